@@ -1,0 +1,132 @@
+"""The provider port: what salesmeet asks of Zoom, Teams and Meet, and how they fail.
+
+Adapters are synchronous (the three SDKs are); async callers run them in a per-provider thread
+pool. Every failure is a `ProviderError`:
+
+    ProviderError                 base; `code` is stable, `retryable` says if trying again may help
+    ├── ProviderAuthError         credentials refused or no token obtainable (not retryable)
+    ├── ProviderNotFound          the provider has no such meeting/user (not retryable)
+    ├── ProviderRejected          the provider refused our input (not retryable)
+    ├── ProviderRateLimited       429 / quota; `retry_after` seconds when the provider said (retryable)
+    └── ProviderUnavailable       5xx, timeout, connection failure, unreadable answer (retryable)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from service.domain.meeting import Person, ProviderName
+
+
+class ProviderError(Exception):
+    code = "provider_error"
+    retryable = False
+
+    def __init__(self, provider: ProviderName, message: str, *, status: int | None = None) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.status = status
+
+
+class ProviderAuthError(ProviderError):
+    code = "provider_auth_failed"
+
+
+class ProviderNotFound(ProviderError):
+    code = "provider_not_found"
+
+
+class ProviderRejected(ProviderError):
+    code = "provider_rejected"
+
+
+class ProviderRateLimited(ProviderError):
+    code = "provider_rate_limited"
+    retryable = True
+
+    def __init__(
+        self,
+        provider: ProviderName,
+        message: str,
+        *,
+        status: int | None = 429,
+        retry_after: float | None = None,
+        daily_limit: bool = False,
+    ) -> None:
+        super().__init__(provider, message, status=status)
+        self.retry_after = retry_after
+        self.daily_limit = daily_limit
+
+
+class ProviderUnavailable(ProviderError):
+    code = "provider_unavailable"
+    retryable = True
+
+
+@dataclass(frozen=True)
+class MeetingRequest:
+    """What a provider needs to host a meeting. `start` is UTC; `timezone` is for display."""
+
+    title: str
+    agenda: str | None
+    start: datetime
+    duration_minutes: int
+    timezone: str
+    organizer: Person
+    attendees: tuple[Person, ...]
+    idempotency_key: str
+
+
+@dataclass(frozen=True)
+class ProviderMeeting:
+    provider_meeting_id: str
+    join_url: str
+    start_url: str | None = None
+    # Provider-specific handles kept for later calls (Zoom's instance uuid, Graph's event id...).
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReportedSession:
+    """One join session from the provider's post-meeting report."""
+
+    email: str | None
+    provider_participant_id: str | None
+    name: str | None
+    joined_at: datetime
+    left_at: datetime
+
+
+@dataclass(frozen=True)
+class AttendanceReport:
+    """The provider's post-meeting account: its own start/end when it gives them, and every session."""
+
+    actual_start: datetime | None
+    actual_end: datetime | None
+    sessions: tuple[ReportedSession, ...]
+
+
+@dataclass(frozen=True)
+class ProviderHealth:
+    token_obtainable: bool
+    detail: str | None = None
+
+
+class MeetingProvider(Protocol):
+    name: ProviderName
+
+    def create_meeting(self, request: MeetingRequest) -> ProviderMeeting: ...
+
+    def update_meeting(self, provider_meeting_id: str, request: MeetingRequest) -> ProviderMeeting: ...
+
+    def cancel_meeting(self, provider_meeting_id: str) -> None:
+        """Delete the meeting on the provider; a meeting already gone counts as cancelled."""
+        ...
+
+    def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport: ...
+
+    def check_health(self) -> ProviderHealth: ...

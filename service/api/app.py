@@ -1,0 +1,56 @@
+"""`create_app(runtime)`: the FastAPI application over the parts the composition root built."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from service.api import admin, health, meetings
+from service.api.body_limit import BodySizeLimit
+from service.api.errors import install_error_handlers
+from service.bootstrap import Runtime
+from webhooks.zoom_receiver import zoom_webhook_router
+
+MAX_BODY_BYTES = 1024 * 1024
+# Provider calls block a thread each; meeting creation is bounded by the providers, not by us.
+THREADPOOL_SIZE = 100
+
+
+def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
+        await runtime.inbox.start()
+        if run_worker:
+            runtime.worker.start_in_thread()
+        try:
+            yield
+        finally:
+            await runtime.inbox.stop()
+            if run_worker:
+                runtime.worker.stop()
+
+    app = FastAPI(
+        title="salesmeet",
+        version="1",
+        summary="Sales meetings on Zoom, Teams and Google Meet: scheduling, attendance, comparison.",
+        lifespan=lifespan,
+    )
+    app.state.services = runtime.services
+    install_error_handlers(app)
+    app.include_router(meetings.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
+    if runtime.zoom is not None:
+        app.include_router(
+            zoom_webhook_router(
+                runtime.inbox,
+                runtime.zoom.webhook_secret_tokens,
+                tolerance_seconds=runtime.zoom.tolerance_seconds,
+            )
+        )
+    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    return app

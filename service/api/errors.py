@@ -1,0 +1,73 @@
+"""One error shape for every failure: {"code", "message", "details"}; never a stack trace."""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.errors import AppError, ProviderFailed
+
+log = structlog.get_logger("salesmeet.api")
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: list[dict[str, object]] | None = None
+) -> JSONResponse:
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(
+        {"code": code, "message": message, "details": details or []}, status_code=status, headers=headers
+    )
+
+
+def _field(loc: tuple[object, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        response = error_response(exc.status, exc.code, exc.message, [dict(d) for d in exc.details])
+        if isinstance(exc, ProviderFailed) and exc.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "malformed_json", "the request body is not valid JSON")
+        details: list[dict[str, object]] = []
+        for e in errors:
+            detail: dict[str, object] = {
+                "field": _field(tuple(e.get("loc", ()))),
+                "code": str(e.get("type", "invalid")),
+                "message": str(e.get("msg", "invalid")).removeprefix("Value error, "),
+            }
+            details.append(json.loads(json.dumps(detail, default=str)))
+        return error_response(422, "validation_error", "the request is invalid; see details", details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.error("api.unhandled_error", path=request.url.path, error=type(exc).__name__, exc_info=exc)
+        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")

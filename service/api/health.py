@@ -1,0 +1,42 @@
+"""Liveness, readiness and Prometheus metrics (no auth: scraped by the platform)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from service.api.deps import services
+from service.storage.database import ping, schema_is_current
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request) -> JSONResponse:
+    db = services(request).db
+
+    def check() -> str | None:
+        try:
+            ping(db.engine)
+        except Exception as exc:  # any failure to reach the database means "not ready"
+            return f"database unreachable: {type(exc).__name__}"
+        if not schema_is_current(db.engine):
+            return "database schema is not at the newest migration: run `salesmeet db upgrade`"
+        return None
+
+    problem = await run_in_threadpool(check)
+    if problem:
+        return JSONResponse({"status": "unavailable", "detail": problem}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/metrics")
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,223 @@
+"""The JSON shapes of API v1 (pydantic at the edge; the domain stays framework-free)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from service.domain.meeting import (
+    Classification,
+    Completeness,
+    Meeting,
+    MeetingKind,
+    MeetingStatus,
+    ProviderName,
+    parse_timezone,
+)
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+def _iana_timezone(value: str) -> str:
+    parse_timezone(value)  # raises InvalidTimezone (a ValueError): reported with the other field errors
+    return value
+
+
+TimezoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_iana_timezone)]
+
+
+class ExternalRefIn(StrictModel):
+    system: str = Field(min_length=1, max_length=100)
+    id: str = Field(min_length=1, max_length=200)
+
+
+class PersonIn(StrictModel):
+    email: Email
+    name: str | None = Field(default=None, max_length=300)
+
+
+class AttendeeIn(PersonIn):
+    required: bool = True
+
+
+class MeetingCreate(StrictModel):
+    external_ref: ExternalRefIn | None = None
+    title: str = Field(min_length=1, max_length=200)
+    agenda: str | None = Field(default=None, max_length=2000)
+    kind: MeetingKind | None = None
+    start: AwareDatetime
+    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    end: AwareDatetime | None = None
+    timezone: TimezoneName
+    organizer: PersonIn
+    attendees: list[AttendeeIn] = Field(default_factory=list, max_length=1000)
+    provider: ProviderName | None = None
+
+    @model_validator(mode="after")
+    def _one_length(self) -> MeetingCreate:
+        if self.duration_minutes is None and self.end is None:
+            raise ValueError("give duration_minutes or end")
+        if self.duration_minutes is not None and self.end is not None:
+            raise ValueError("give duration_minutes or end, not both")
+        return self
+
+    def minutes(self) -> int:
+        return (
+            self.duration_minutes
+            if self.duration_minutes is not None
+            else minutes_between(self.start, self.end)
+        )
+
+
+class MeetingPatch(StrictModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    agenda: str | None = Field(default=None, max_length=2000)
+    kind: MeetingKind | None = None
+    start: AwareDatetime | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
+    end: AwareDatetime | None = None
+    timezone: TimezoneName | None = None
+    attendees: list[AttendeeIn] | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _not_both(self) -> MeetingPatch:
+        if self.duration_minutes is not None and self.end is not None:
+            raise ValueError("give duration_minutes or end, not both")
+        return self
+
+
+def minutes_between(start: datetime, end: datetime | None) -> int:
+    assert end is not None
+    length = end - start
+    if length <= timedelta(0):
+        raise ValueError("end must be after start")
+    if length % timedelta(minutes=1):
+        raise ValueError("the meeting length must be a whole number of minutes")
+    return int(length / timedelta(minutes=1))
+
+
+class PersonOut(BaseModel):
+    email: str
+    name: str | None
+
+
+class AttendeeOut(PersonOut):
+    required: bool
+    classification: Classification
+
+
+class ProviderAttemptOut(BaseModel):
+    provider: ProviderName
+    error_code: str
+    message: str
+
+
+class MeetingOut(BaseModel):
+    id: str
+    external_ref: ExternalRefIn | None
+    origin: str
+    title: str
+    agenda: str | None
+    kind: MeetingKind
+    kind_derived: bool
+    start: datetime
+    end: datetime
+    duration_minutes: int
+    timezone: str
+    organizer: PersonOut
+    attendees: list[AttendeeOut]
+    provider: ProviderName | None
+    provider_meeting_id: str | None
+    join_url: str | None
+    start_url: str | None = None
+    status: MeetingStatus
+    provider_attempts: list[ProviderAttemptOut]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, m: Meeting, *, include_start_url: bool) -> MeetingOut:
+        zone = m.schedule.local_start().tzinfo
+        return cls(
+            id=m.id,
+            external_ref=ExternalRefIn(system=m.external_ref.system, id=m.external_ref.id)
+            if m.external_ref
+            else None,
+            origin=m.origin.value,
+            title=m.title,
+            agenda=m.agenda,
+            kind=m.kind,
+            kind_derived=m.kind_derived,
+            start=m.schedule.start.astimezone(zone),
+            end=m.schedule.end.astimezone(zone),
+            duration_minutes=m.schedule.duration_minutes,
+            timezone=m.schedule.timezone,
+            organizer=PersonOut(email=m.organizer.email, name=m.organizer.name),
+            attendees=[
+                AttendeeOut(email=a.email, name=a.name, required=a.required, classification=a.classification)
+                for a in m.attendees
+            ],
+            provider=m.provider,
+            provider_meeting_id=m.provider_meeting_id,
+            join_url=m.join_url,
+            start_url=m.start_url if include_start_url else None,
+            status=m.status,
+            provider_attempts=[
+                ProviderAttemptOut(provider=a.provider, error_code=a.error_code, message=a.message)
+                for a in m.attempts
+            ],
+            created_at=m.created_at,
+            updated_at=m.updated_at,
+        )
+
+
+class MeetingPage(BaseModel):
+    items: list[MeetingOut]
+    next_cursor: str | None
+
+
+class SessionOut(BaseModel):
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class ParticipantOut(BaseModel):
+    email: str | None
+    name: str | None
+    classification: Classification
+    invited: bool
+    attended_seconds: int
+    attended: bool
+    first_join: datetime | None
+    last_leave: datetime | None
+    late_seconds: int
+    sessions: list[SessionOut]
+
+
+class AttendanceOut(BaseModel):
+    meeting_id: str
+    provider: ProviderName | None
+    actual_start: datetime | None
+    actual_end: datetime | None
+    actual_duration_seconds: int | None
+    completeness: Completeness
+    completeness_reason: str | None
+    participants: list[ParticipantOut]
+
+
+class ErrorOut(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, object]] = Field(default_factory=list)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None

@@ -1,0 +1,181 @@
+"""`salesmeet`: serve, worker, config check, db upgrade, api-key new, inbox replay."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from service.api.app import create_app
+from service.bootstrap import build_runtime
+from service.config import AppConfig, ConfigError, ConfigIssue, hash_api_key, load_config
+from service.logging import configure_logging
+from service.settings import Settings, missing_secrets, redact_url
+from service.storage import inbox_repo
+from service.storage.database import Database, create_database_engine, upgrade_database
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+config_app = typer.Typer(no_args_is_help=True, help="Check the admin config file.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
+key_app = typer.Typer(no_args_is_help=True, help="API keys.")
+inbox_app = typer.Typer(no_args_is_help=True, help="The webhook inbox.")
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(key_app, name="api-key")
+app.add_typer(inbox_app, name="inbox")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Config file (default: $SALESMEET_CONFIG or config/salesmeet.yaml)."),
+]
+
+
+def _print_issues(path: Path, issues: list[ConfigIssue]) -> None:
+    typer.echo(f"{path}: {len(issues)} problem(s):", err=True)
+    for issue in issues:
+        where = f"{path}:{issue.line}" if issue.line else str(path)
+        typer.echo(f"  {where}: {issue.location}: {issue.message}", err=True)
+
+
+def _load(config_path: Path | None) -> tuple[Settings, AppConfig]:
+    settings = Settings()
+    path = config_path or settings.config
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        _print_issues(path, exc.issues)
+        raise typer.Exit(2) from None
+    issues = missing_secrets(config, settings)
+    if issues:
+        _print_issues(path, issues)
+        raise typer.Exit(2)
+    configure_logging(json_format=settings.log_format == "json", level=settings.log_level)
+    return settings, config
+
+
+@config_app.command("check")
+def config_check(
+    path: Annotated[Path | None, typer.Argument(help="The config file to check.")] = None,
+) -> None:
+    """Report every mistake in the config file with its place; exit 2 when there is one."""
+    settings = Settings()
+    target = path or settings.config
+    try:
+        config = load_config(target)
+    except ConfigError as exc:
+        _print_issues(target, exc.issues)
+        raise typer.Exit(2) from None
+    issues = missing_secrets(config, settings)
+    if issues:
+        _print_issues(target, issues)
+        raise typer.Exit(2)
+    enabled = ", ".join(p.value for p in config.enabled_providers()) or "none"
+    typer.echo(f"{target}: OK (providers: {enabled}; {len(config.api_keys)} API key(s))")
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema to the newest version."""
+    settings = Settings()
+    engine = create_database_engine(settings.database_url)
+    upgrade_database(engine)
+    engine.dispose()
+    typer.echo(f"database at {redact_url(settings.database_url)} is up to date")
+
+
+@key_app.command("new")
+def api_key_new(
+    name: Annotated[str, typer.Argument(help="A name for the key, e.g. hubspot.")],
+    scope: Annotated[str, typer.Option("--scope", help="crm, reports or admin.")],
+) -> None:
+    """Print a new API key once, and the line to add under `api_keys:` in the config file."""
+    if scope not in ("crm", "reports", "admin"):
+        typer.echo("--scope must be crm, reports or admin", err=True)
+        raise typer.Exit(2)
+    key = "sm_" + secrets.token_urlsafe(32)
+    typer.echo(f"API key (shown once, give it to the caller): {key}")
+    typer.echo("Add to the config file under api_keys:")
+    typer.echo(f'  - {{name: "{name}", scope: {scope}, hash: "{hash_api_key(key)}"}}')
+
+
+@inbox_app.command("replay")
+def inbox_replay(
+    provider: Annotated[str | None, typer.Option(help="Only this provider's deliveries.")] = None,
+    status: Annotated[str, typer.Option(help="parked (default), done, or all.")] = "parked",
+) -> None:
+    """Queue stored deliveries again; processing is idempotent, so a replay never double counts."""
+    settings = Settings()
+    db = Database(create_database_engine(settings.database_url))
+    with db.write() as conn:
+        count = inbox_repo.requeue(
+            conn, provider=provider, status=None if status == "all" else status, now=datetime.now(UTC)
+        )
+    db.dispose()
+    typer.echo(f"{count} deliveries queued again; a running worker applies them")
+
+
+@inbox_app.command("status")
+def inbox_status() -> None:
+    """Deliveries by status (pending, done, parked)."""
+    settings = Settings()
+    db = Database(create_database_engine(settings.database_url))
+    with db.read() as conn:
+        counts = inbox_repo.counts_by_status(conn)
+    db.dispose()
+    for status in ("pending", "done", "parked"):
+        typer.echo(f"{status}: {counts.get(status, 0)}")
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    worker: Annotated[
+        bool | None,
+        typer.Option("--worker/--no-worker", help="Run background work in-process (default: on for SQLite)."),
+    ] = None,
+) -> None:
+    """Run the API, webhooks and dashboard (and, on SQLite, the background work)."""
+    settings, app_config = _load(config)
+    runtime = build_runtime(app_config, settings)
+    upgrade_database(runtime.db.engine)
+    run_worker = worker if worker is not None else runtime.db.dialect == "sqlite"
+    try:
+        uvicorn.run(
+            create_app(runtime, run_worker=run_worker),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+        )
+    finally:
+        runtime.close()
+
+
+@app.command("worker")
+def worker_command(config: ConfigOption = None) -> None:
+    """Background work only: inbox processing, attendance, reconciliation (scale-out next to `serve`)."""
+    settings, app_config = _load(config)
+    runtime = build_runtime(app_config, settings)
+    upgrade_database(runtime.db.engine)
+
+    def stop(_signum: int, _frame: object) -> None:
+        runtime.worker.stop(timeout=0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        runtime.worker.run_forever()
+    finally:
+        runtime.close()
+
+
+def main() -> None:  # pragma: no cover - the console script entry point
+    sys.exit(app())

@@ -1,0 +1,63 @@
+"""Provider-neutral attendance events, normalised from any provider's webhooks or reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from service.domain.meeting import ProviderName, require_utc
+
+
+class EventType(StrEnum):
+    MEETING_STARTED = "meeting.started"
+    MEETING_ENDED = "meeting.ended"
+    PARTICIPANT_JOINED = "participant.joined"
+    PARTICIPANT_LEFT = "participant.left"
+
+
+@dataclass(frozen=True)
+class ParticipantIdentity:
+    """Who an event is about. Identity is the lower-cased e-mail, else the provider's participant id."""
+
+    email: str | None
+    provider_participant_id: str | None
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        email = (self.email or "").strip().lower() or None
+        object.__setattr__(self, "email", email)
+        if email is None and not self.provider_participant_id:
+            raise ValueError("a participant needs an e-mail or a provider participant id")
+
+    @property
+    def key(self) -> str:
+        if self.email:
+            return self.email
+        return f"id:{self.provider_participant_id}"
+
+
+@dataclass(frozen=True)
+class AttendanceEvent:
+    """One thing that happened in a meeting, as the provider told it.
+
+    `event_key` is the provider's own identity for this event (stable across redeliveries) and
+    is what deduplicates it. `session_key`, when the provider has one, ties a join to its leave.
+    """
+
+    provider: ProviderName
+    provider_meeting_id: str
+    type: EventType
+    occurred_at: datetime
+    event_key: str
+    participant: ParticipantIdentity | None = None
+    session_key: str | None = None
+    meeting_title: str | None = None
+    host_email: str | None = None
+    provider_meeting_instance: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "occurred_at", require_utc(self.occurred_at))
+        is_participant_event = self.type in (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
+        if is_participant_event and self.participant is None:
+            raise ValueError(f"{self.type} needs a participant")

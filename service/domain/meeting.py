@@ -1,0 +1,215 @@
+"""The common meeting model: what the CRM asks for and what any provider hosts.
+
+Pure values: no web framework, ORM or provider SDK. Every datetime is timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ProviderName(StrEnum):
+    ZOOM = "zoom"
+    TEAMS = "teams"
+    MEET = "meet"
+
+
+class MeetingKind(StrEnum):
+    INTERNAL = "internal"
+    CUSTOMER = "customer"
+
+
+class MeetingStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    STARTED = "started"
+    ENDED = "ended"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class Classification(StrEnum):
+    INTERNAL = "internal"
+    EXTERNAL = "external"
+    UNIDENTIFIED = "unidentified"
+
+
+class InvalidTimezone(ValueError):
+    """The name is not an IANA time zone known to this machine's tz database."""
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """Return the zone for an IANA name; refuse file paths and unknown names."""
+    if not name or name.startswith("/") or ".." in name:
+        raise InvalidTimezone(f"unknown time zone {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidTimezone(f"unknown time zone {name!r}") from exc
+
+
+def require_utc(moment: datetime) -> datetime:
+    """Normalise an aware datetime to UTC; a naive one is a programming error."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("naive datetime: every instant must carry its offset")
+    return moment.astimezone(ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True)
+class CompanyDomains:
+    """The company's own e-mail domains; a subdomain of one counts as internal too."""
+
+    domains: tuple[str, ...]
+
+    @classmethod
+    def of(cls, domains: Iterable[str]) -> CompanyDomains:
+        return cls(tuple(sorted({d.strip().lower().lstrip("@").rstrip(".") for d in domains if d.strip()})))
+
+    def is_internal(self, email: str) -> bool:
+        _, at, domain = email.strip().lower().rpartition("@")
+        if not at or not domain:
+            return False
+        return any(domain == d or domain.endswith("." + d) for d in self.domains)
+
+    def classify(self, email: str | None) -> Classification:
+        if not email:
+            return Classification.UNIDENTIFIED
+        return Classification.INTERNAL if self.is_internal(email) else Classification.EXTERNAL
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", self.email.strip().lower())
+
+
+@dataclass(frozen=True)
+class Attendee:
+    email: str
+    name: str | None
+    required: bool
+    classification: Classification
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", self.email.strip().lower())
+
+
+@dataclass(frozen=True)
+class ExternalRef:
+    system: str
+    id: str
+
+
+def classify_attendees(
+    people: Sequence[tuple[str, str | None, bool]], company: CompanyDomains
+) -> tuple[Attendee, ...]:
+    """Classify (email, name, required) triples, keeping the first of any repeated address."""
+    seen: set[str] = set()
+    attendees: list[Attendee] = []
+    for email, name, required in people:
+        key = email.strip().lower()
+        if key in seen:
+            continue
+        seen.add(key)
+        attendees.append(Attendee(key, name, required, company.classify(key)))
+    return tuple(attendees)
+
+
+def derive_kind(attendees: Iterable[Attendee]) -> MeetingKind:
+    """Any attendee outside the company's domains makes it a customer meeting."""
+    if any(a.classification is Classification.EXTERNAL for a in attendees):
+        return MeetingKind.CUSTOMER
+    return MeetingKind.INTERNAL
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a meeting is planned: a UTC instant, a length, and the zone it is shown in."""
+
+    start: datetime
+    duration_minutes: int
+    timezone: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", require_utc(self.start))
+        parse_timezone(self.timezone)
+        if self.duration_minutes <= 0:
+            raise ValueError("duration_minutes must be positive")
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(minutes=self.duration_minutes)
+
+    def local_start(self) -> datetime:
+        return self.start.astimezone(parse_timezone(self.timezone))
+
+
+@dataclass(frozen=True)
+class ProviderAttempt:
+    """One provider tried for a meeting and why it was left (recorded when a fallback switched)."""
+
+    provider: ProviderName
+    error_code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class MeetingDraft:
+    """A meeting as the CRM describes it, validated and classified, before any provider sees it."""
+
+    title: str
+    agenda: str | None
+    kind: MeetingKind
+    kind_derived: bool
+    schedule: Schedule
+    organizer: Person
+    attendees: tuple[Attendee, ...]
+    external_ref: ExternalRef | None = None
+    provider: ProviderName | None = None
+    attempts: tuple[ProviderAttempt, ...] = field(default_factory=tuple)
+
+
+class Completeness(StrEnum):
+    LIVE = "live"
+    RECONCILED = "reconciled"
+    PARTIAL = "partial"
+
+
+class MeetingOrigin(StrEnum):
+    API = "api"
+    PROVIDER = "provider"
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A meeting as salesmeet knows it: the CRM's draft plus what the provider made of it."""
+
+    id: str
+    origin: MeetingOrigin
+    title: str
+    agenda: str | None
+    kind: MeetingKind
+    kind_derived: bool
+    schedule: Schedule
+    organizer: Person
+    attendees: tuple[Attendee, ...]
+    external_ref: ExternalRef | None
+    provider: ProviderName | None
+    provider_meeting_id: str | None
+    provider_extra: dict[str, str]
+    join_url: str | None
+    start_url: str | None
+    status: MeetingStatus
+    attempts: tuple[ProviderAttempt, ...]
+    actual_start: datetime | None
+    actual_end: datetime | None
+    completeness: Completeness
+    completeness_reason: str | None
+    created_at: datetime
+    updated_at: datetime

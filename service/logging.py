@@ -1,0 +1,47 @@
+"""Structured logs (JSON in production) that never carry secrets."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+_SECRET_KEY = re.compile(
+    r"secret|token|password|authorization|api_key|private_key|client_state|signature", re.I
+)
+REDACTED = "***"
+
+
+def redact_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Drop the value of any field whose name looks like a secret, however a caller passed it."""
+    for key in list(event):
+        if key != "event" and _SECRET_KEY.search(key):
+            event[key] = REDACTED
+    return event
+
+
+def configure_logging(*, json_format: bool, level: str = "INFO") -> None:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.basicConfig(
+        format="%(message)s", stream=sys.stderr, level=getattr(logging, level.upper(), logging.INFO)
+    )
+    renderer: Any = (
+        structlog.processors.JSONRenderer() if json_format else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            redact_secrets,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,173 @@
+"""Attendance events (deduplicated), reported sessions and the materialised attendance record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from integrations.base import AttendanceReport, ReportedSession
+from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
+from service.domain.meeting import Classification, ProviderName
+from service.storage.tables import attendance_events, participant_attendance, reported_sessions
+
+PARTICIPANT_EVENTS = (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
+
+
+def insert_events(conn: Connection, events: Sequence[AttendanceEvent], delivery_id: int | None) -> int:
+    """Store events once per (provider, meeting, event key); returns how many were new."""
+    if not events:
+        return 0
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = (
+        dialect.insert(attendance_events)
+        .on_conflict_do_nothing(index_elements=["provider", "provider_meeting_id", "event_key"])
+        .returning(attendance_events.c.id)
+    )
+    rows = conn.execute(
+        stmt,
+        [
+            {
+                "provider": e.provider.value,
+                "provider_meeting_id": e.provider_meeting_id,
+                "event_key": e.event_key,
+                "type": e.type.value,
+                "occurred_at": e.occurred_at,
+                "email": e.participant.email if e.participant else None,
+                "provider_participant_id": e.participant.provider_participant_id if e.participant else None,
+                "participant_name": e.participant.name if e.participant else None,
+                "session_key": e.session_key,
+                "meeting_title": e.meeting_title,
+                "host_email": e.host_email,
+                "provider_meeting_instance": e.provider_meeting_instance,
+                "delivery_id": delivery_id,
+            }
+            for e in events
+        ],
+    ).all()
+    return len(rows)
+
+
+def load_events(conn: Connection, provider: ProviderName, provider_meeting_id: str) -> list[AttendanceEvent]:
+    c = attendance_events.c
+    rows = conn.execute(
+        select(attendance_events)
+        .where(c.provider == provider.value, c.provider_meeting_id == provider_meeting_id)
+        .order_by(c.occurred_at, c.id)
+    ).all()
+    events: list[AttendanceEvent] = []
+    for r in rows:
+        kind = EventType(r.type)
+        participant = (
+            ParticipantIdentity(r.email, r.provider_participant_id, r.participant_name)
+            if kind in PARTICIPANT_EVENTS
+            else None
+        )
+        events.append(
+            AttendanceEvent(
+                provider=provider,
+                provider_meeting_id=provider_meeting_id,
+                type=kind,
+                occurred_at=r.occurred_at,
+                event_key=r.event_key,
+                participant=participant,
+                session_key=r.session_key,
+                meeting_title=r.meeting_title,
+                host_email=r.host_email,
+                provider_meeting_instance=r.provider_meeting_instance,
+            )
+        )
+    return events
+
+
+def replace_reported_sessions(conn: Connection, meeting_id: str, sessions: Iterable[ReportedSession]) -> None:
+    conn.execute(delete(reported_sessions).where(reported_sessions.c.meeting_id == meeting_id))
+    rows = [
+        {
+            "meeting_id": meeting_id,
+            "email": s.email,
+            "provider_participant_id": s.provider_participant_id,
+            "participant_name": s.name,
+            "joined_at": s.joined_at,
+            "left_at": s.left_at,
+        }
+        for s in sessions
+    ]
+    if rows:
+        conn.execute(insert(reported_sessions), rows)
+
+
+def load_reported(
+    conn: Connection, meeting_id: str, *, reported_start: datetime | None, reported_end: datetime | None
+) -> AttendanceReport:
+    c = reported_sessions.c
+    rows = conn.execute(
+        select(reported_sessions).where(c.meeting_id == meeting_id).order_by(c.joined_at, c.id)
+    ).all()
+    return AttendanceReport(
+        actual_start=reported_start,
+        actual_end=reported_end,
+        sessions=tuple(
+            ReportedSession(r.email, r.provider_participant_id, r.participant_name, r.joined_at, r.left_at)
+            for r in rows
+        ),
+    )
+
+
+def write_participants(conn: Connection, meeting_id: str, participants: Sequence[Any]) -> None:
+    """Replace the materialised per-participant rows (participants are `ParticipantAttendance`)."""
+    conn.execute(delete(participant_attendance).where(participant_attendance.c.meeting_id == meeting_id))
+    rows = [
+        {
+            "meeting_id": meeting_id,
+            "participant_key": p.key,
+            "email": p.email,
+            "name": p.name,
+            "classification": p.classification.value,
+            "invited": p.invited,
+            "attended_seconds": p.attended_seconds,
+            "attended": p.attended,
+            "first_join": p.first_join,
+            "last_leave": p.last_leave,
+            "late_seconds": p.late_seconds,
+            "sessions": [
+                [s.joined_at.isoformat(), s.left_at.isoformat() if s.left_at else None] for s in p.sessions
+            ],
+        }
+        for p in participants
+    ]
+    if rows:
+        conn.execute(insert(participant_attendance), rows)
+
+
+def load_participants(conn: Connection, meeting_id: str) -> list[dict[str, Any]]:
+    c = participant_attendance.c
+    rows = conn.execute(
+        select(participant_attendance)
+        .where(c.meeting_id == meeting_id)
+        .order_by(c.first_join, c.participant_key)
+    ).all()
+    result: list[dict[str, Any]] = []
+    for r in rows:
+        result.append(
+            {
+                "key": r.participant_key,
+                "email": r.email,
+                "name": r.name,
+                "classification": Classification(r.classification),
+                "invited": r.invited,
+                "attended_seconds": r.attended_seconds,
+                "attended": r.attended,
+                "first_join": r.first_join,
+                "last_leave": r.last_leave,
+                "late_seconds": r.late_seconds,
+                "sessions": [
+                    (datetime.fromisoformat(a), datetime.fromisoformat(b) if b else None)
+                    for a, b in r.sessions
+                ],
+            }
+        )
+    return result

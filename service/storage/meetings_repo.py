@@ -1,0 +1,415 @@
+"""Meetings and their invitees: rows in, domain values out."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from service.domain.meeting import (
+    Attendee,
+    Classification,
+    Completeness,
+    ExternalRef,
+    Meeting,
+    MeetingKind,
+    MeetingOrigin,
+    MeetingStatus,
+    Person,
+    ProviderAttempt,
+    ProviderName,
+    Schedule,
+)
+from service.storage.tables import meeting_attendees, meetings
+
+# A row holds the CRM's reference while its provider meeting is being made; never shown to callers.
+CREATING = "creating"
+
+
+class ExternalRefTaken(Exception):
+    """Another request already claimed this external reference."""
+
+
+def _attempts_json(attempts: Sequence[ProviderAttempt]) -> list[dict[str, str]]:
+    return [
+        {"provider": a.provider.value, "error_code": a.error_code, "message": a.message} for a in attempts
+    ]
+
+
+def insert_claim(
+    conn: Connection,
+    *,
+    meeting_id: str,
+    origin: MeetingOrigin,
+    title: str,
+    agenda: str | None,
+    kind: MeetingKind,
+    kind_derived: bool,
+    schedule: Schedule,
+    organizer: Person,
+    attendees: Sequence[Attendee],
+    external_ref: ExternalRef | None,
+    now: datetime,
+    status: str = CREATING,
+) -> None:
+    """Insert the meeting row; raises ExternalRefTaken when the CRM reference already exists."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(meetings).values(
+                    id=meeting_id,
+                    external_system=external_ref.system if external_ref else None,
+                    external_id=external_ref.id if external_ref else None,
+                    origin=origin.value,
+                    title=title,
+                    agenda=agenda,
+                    kind=kind.value,
+                    kind_derived=kind_derived,
+                    start_at=schedule.start,
+                    end_at=schedule.end,
+                    duration_minutes=schedule.duration_minutes,
+                    timezone=schedule.timezone,
+                    organizer_email=organizer.email,
+                    organizer_name=organizer.name,
+                    provider_extra={},
+                    status=status,
+                    provider_attempts=[],
+                    completeness=Completeness.LIVE.value,
+                    attendance_dirty=False,
+                    reconcile_attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    except IntegrityError as exc:
+        raise ExternalRefTaken from exc
+    replace_attendees(conn, meeting_id, attendees)
+
+
+def replace_attendees(conn: Connection, meeting_id: str, attendees: Sequence[Attendee]) -> None:
+    conn.execute(delete(meeting_attendees).where(meeting_attendees.c.meeting_id == meeting_id))
+    if attendees:
+        conn.execute(
+            insert(meeting_attendees),
+            [
+                {
+                    "meeting_id": meeting_id,
+                    "email": a.email,
+                    "name": a.name,
+                    "required": a.required,
+                    "classification": a.classification.value,
+                }
+                for a in attendees
+            ],
+        )
+
+
+def record_provider_result(
+    conn: Connection,
+    meeting_id: str,
+    *,
+    provider: ProviderName,
+    provider_meeting_id: str,
+    join_url: str,
+    start_url: str | None,
+    extra: Mapping[str, str],
+    attempts: Sequence[ProviderAttempt],
+    now: datetime,
+) -> None:
+    conn.execute(
+        update(meetings)
+        .where(meetings.c.id == meeting_id)
+        .values(
+            provider=provider.value,
+            provider_meeting_id=provider_meeting_id,
+            join_url=join_url,
+            start_url=start_url,
+            provider_extra=dict(extra),
+            provider_attempts=_attempts_json(attempts),
+            status=MeetingStatus.SCHEDULED.value,
+            attendance_dirty=True,
+            updated_at=now,
+        )
+    )
+
+
+def delete_meeting_row(conn: Connection, meeting_id: str) -> None:
+    conn.execute(delete(meetings).where(meetings.c.id == meeting_id))
+
+
+def claim_status(conn: Connection, ref: ExternalRef) -> tuple[str, str] | None:
+    row = conn.execute(
+        select(meetings.c.id, meetings.c.status).where(
+            meetings.c.external_system == ref.system, meetings.c.external_id == ref.id
+        )
+    ).first()
+    return (row.id, row.status) if row else None
+
+
+def lock_meeting(conn: Connection, meeting_id: str) -> bool:
+    """Serialise writers of one meeting (row lock on PostgreSQL; SQLite already has one writer)."""
+    row = conn.execute(select(meetings.c.id).where(meetings.c.id == meeting_id).with_for_update()).first()
+    return row is not None
+
+
+def get_meeting(conn: Connection, meeting_id: str) -> Meeting | None:
+    row = conn.execute(
+        select(meetings).where(meetings.c.id == meeting_id, meetings.c.status != CREATING)
+    ).first()
+    if row is None:
+        return None
+    return _to_meeting(row._mapping, _load_attendees(conn, [meeting_id]).get(meeting_id, ()))
+
+
+def find_by_provider_meeting(
+    conn: Connection, provider: ProviderName, provider_meeting_id: str
+) -> str | None:
+    return conn.execute(
+        select(meetings.c.id).where(
+            meetings.c.provider == provider.value, meetings.c.provider_meeting_id == provider_meeting_id
+        )
+    ).scalar()
+
+
+@dataclass(frozen=True)
+class MeetingFilter:
+    external_system: str | None = None
+    external_id: str | None = None
+    kind: MeetingKind | None = None
+    provider: ProviderName | None = None
+    organizer: str | None = None
+    start_from: datetime | None = None
+    start_to: datetime | None = None
+    status: MeetingStatus | None = None
+
+
+def encode_cursor(start_at: datetime, meeting_id: str) -> str:
+    raw = json.dumps([start_at.isoformat(), meeting_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ValueError on anything that is not a cursor this service made."""
+    padded = cursor + "=" * (-len(cursor) % 4)
+    start_text, meeting_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    start_at = datetime.fromisoformat(start_text)
+    if start_at.tzinfo is None or not isinstance(meeting_id, str):
+        raise ValueError("bad cursor")
+    return start_at, meeting_id
+
+
+def list_meetings(
+    conn: Connection, flt: MeetingFilter, *, limit: int, after: tuple[datetime, str] | None
+) -> tuple[list[Meeting], tuple[datetime, str] | None]:
+    """Keyset pagination ordered by (start, id): stable while meetings are added."""
+    c = meetings.c
+    conditions: list[Any] = [c.status != CREATING]
+    if flt.external_system is not None:
+        conditions.append(c.external_system == flt.external_system)
+    if flt.external_id is not None:
+        conditions.append(c.external_id == flt.external_id)
+    if flt.kind is not None:
+        conditions.append(c.kind == flt.kind.value)
+    if flt.provider is not None:
+        conditions.append(c.provider == flt.provider.value)
+    if flt.organizer is not None:
+        conditions.append(c.organizer_email == flt.organizer.strip().lower())
+    if flt.start_from is not None:
+        conditions.append(c.start_at >= flt.start_from)
+    if flt.start_to is not None:
+        conditions.append(c.start_at < flt.start_to)
+    if flt.status is not None:
+        conditions.append(c.status == flt.status.value)
+    if after is not None:
+        conditions.append(or_(c.start_at > after[0], and_(c.start_at == after[0], c.id > after[1])))
+    rows = conn.execute(select(meetings).where(*conditions).order_by(c.start_at, c.id).limit(limit + 1)).all()
+    page, more = rows[:limit], len(rows) > limit
+    attendees = _load_attendees(conn, [r.id for r in page])
+    items = [_to_meeting(r._mapping, attendees.get(r.id, ())) for r in page]
+    next_key = (page[-1].start_at, page[-1].id) if more and page else None
+    return items, next_key
+
+
+def update_meeting_fields(conn: Connection, meeting_id: str, values: Mapping[str, Any]) -> None:
+    conn.execute(update(meetings).where(meetings.c.id == meeting_id).values(**values))
+
+
+def count_meetings(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(meetings)).scalar_one())
+
+
+def _load_attendees(conn: Connection, meeting_ids: Sequence[str]) -> dict[str, tuple[Attendee, ...]]:
+    if not meeting_ids:
+        return {}
+    found: dict[str, list[Attendee]] = {}
+    rows = conn.execute(
+        select(meeting_attendees)
+        .where(meeting_attendees.c.meeting_id.in_(meeting_ids))
+        .order_by(meeting_attendees.c.meeting_id, meeting_attendees.c.email)
+    )
+    for r in rows:
+        found.setdefault(r.meeting_id, []).append(
+            Attendee(r.email, r.name, r.required, Classification(r.classification))
+        )
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def _to_meeting(row: RowMapping, attendees: tuple[Attendee, ...]) -> Meeting:
+    ref = (
+        ExternalRef(row["external_system"], row["external_id"])
+        if row["external_system"] is not None and row["external_id"] is not None
+        else None
+    )
+    return Meeting(
+        id=row["id"],
+        origin=MeetingOrigin(row["origin"]),
+        title=row["title"],
+        agenda=row["agenda"],
+        kind=MeetingKind(row["kind"]),
+        kind_derived=row["kind_derived"],
+        schedule=Schedule(row["start_at"], row["duration_minutes"], row["timezone"]),
+        organizer=Person(row["organizer_email"], row["organizer_name"]),
+        attendees=attendees,
+        external_ref=ref,
+        provider=ProviderName(row["provider"]) if row["provider"] else None,
+        provider_meeting_id=row["provider_meeting_id"],
+        provider_extra=dict(row["provider_extra"] or {}),
+        join_url=row["join_url"],
+        start_url=row["start_url"],
+        status=MeetingStatus(row["status"]),
+        attempts=tuple(
+            ProviderAttempt(ProviderName(a["provider"]), a["error_code"], a["message"])
+            for a in row["provider_attempts"] or []
+        ),
+        actual_start=row["actual_start"],
+        actual_end=row["actual_end"],
+        completeness=Completeness(row["completeness"]),
+        completeness_reason=row["completeness_reason"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def insert_discovered(
+    conn: Connection,
+    *,
+    meeting_id: str,
+    provider: ProviderName,
+    provider_meeting_id: str,
+    title: str,
+    organizer_email: str,
+    start: datetime,
+    timezone: str,
+    now: datetime,
+) -> str:
+    """Record a meeting first seen in a provider's events (created on the provider directly).
+
+    Returns the id of the meeting that holds (provider, provider_meeting_id): this one, or the one a
+    concurrent worker inserted first.
+    """
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                insert(meetings).values(
+                    id=meeting_id,
+                    origin=MeetingOrigin.PROVIDER.value,
+                    title=title[:300],
+                    kind=MeetingKind.INTERNAL.value,
+                    kind_derived=True,
+                    start_at=start,
+                    end_at=start,
+                    duration_minutes=1,
+                    timezone=timezone,
+                    organizer_email=organizer_email,
+                    provider=provider.value,
+                    provider_meeting_id=provider_meeting_id,
+                    provider_extra={},
+                    status=MeetingStatus.SCHEDULED.value,
+                    provider_attempts=[],
+                    completeness=Completeness.LIVE.value,
+                    attendance_dirty=True,
+                    reconcile_attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return meeting_id
+    except IntegrityError:
+        existing = find_by_provider_meeting(conn, provider, provider_meeting_id)
+        if existing is None:
+            raise
+        return existing
+
+
+def mark_dirty(conn: Connection, meeting_id: str, now: datetime) -> None:
+    conn.execute(
+        update(meetings).where(meetings.c.id == meeting_id).values(attendance_dirty=True, updated_at=now)
+    )
+
+
+def claim_dirty(conn: Connection, limit: int) -> list[str]:
+    c = meetings.c
+    return list(
+        conn.execute(
+            select(c.id)
+            .where(c.attendance_dirty.is_(True))
+            .order_by(c.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).scalars()
+    )
+
+
+def reconcile_state(conn: Connection, meeting_id: str) -> RowMapping | None:
+    c = meetings.c
+    row = conn.execute(
+        select(c.reported_start, c.reported_end, c.reconcile_after, c.reconcile_attempts).where(
+            c.id == meeting_id
+        )
+    ).first()
+    return row._mapping if row else None
+
+
+def due_for_reconciliation(conn: Connection, now: datetime, limit: int) -> list[Meeting]:
+    c = meetings.c
+    ids = list(
+        conn.execute(
+            select(c.id)
+            .where(
+                c.reconcile_after <= now,
+                c.completeness == Completeness.LIVE.value,
+                c.status != MeetingStatus.CANCELLED.value,
+                c.provider.is_not(None),
+            )
+            .order_by(c.reconcile_after)
+            .limit(limit)
+        ).scalars()
+    )
+    found = [get_meeting(conn, meeting_id) for meeting_id in ids]
+    return [m for m in found if m is not None]
+
+
+def schedule_reconciliation_for_unannounced_ends(
+    conn: Connection, *, ended_before: datetime, now: datetime
+) -> int:
+    """Meetings whose planned end is long past but whose end the provider never announced."""
+    c = meetings.c
+    result = conn.execute(
+        update(meetings)
+        .where(
+            c.reconcile_after.is_(None),
+            c.end_at < ended_before,
+            c.completeness == Completeness.LIVE.value,
+            c.status.in_([MeetingStatus.SCHEDULED.value, MeetingStatus.STARTED.value]),
+            c.provider.is_not(None),
+            c.provider_meeting_id.is_not(None),
+        )
+        .values(reconcile_after=now)
+    )
+    return int(result.rowcount)

@@ -1,0 +1,166 @@
+"""SQLAlchemy Core tables. The schema is owned by the Alembic migrations in `migrations/`; these
+definitions mirror them for queries (a test checks the two agree)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from service.storage.types import UtcDateTime
+
+metadata = MetaData()
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real BIGINT identity.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+meetings = Table(
+    "meetings",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("external_system", String(100)),
+    Column("external_id", String(200)),
+    Column("origin", String(16), nullable=False),  # "api" (CRM) or "provider" (seen only in webhooks)
+    Column("title", String(300), nullable=False),
+    Column("agenda", Text),
+    Column("kind", String(16), nullable=False),
+    Column("kind_derived", Boolean, nullable=False),
+    Column("start_at", UtcDateTime(), nullable=False),
+    Column("end_at", UtcDateTime(), nullable=False),
+    Column("duration_minutes", Integer, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("organizer_email", String(320), nullable=False),
+    Column("organizer_name", String(300)),
+    Column("provider", String(16)),
+    Column("provider_meeting_id", String(200)),
+    Column("provider_extra", JSON, nullable=False),
+    Column("join_url", Text),
+    Column("start_url", Text),
+    Column("status", String(16), nullable=False),
+    Column("provider_attempts", JSON, nullable=False),
+    Column("actual_start", UtcDateTime()),
+    Column("actual_end", UtcDateTime()),
+    Column("reported_start", UtcDateTime()),
+    Column("reported_end", UtcDateTime()),
+    Column("completeness", String(16), nullable=False),
+    Column("completeness_reason", Text),
+    Column("attendance_dirty", Boolean, nullable=False),
+    Column("reconcile_after", UtcDateTime()),
+    Column("reconcile_attempts", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("external_system", "external_id", name="uq_meetings_external_ref"),
+    UniqueConstraint("provider", "provider_meeting_id", name="uq_meetings_provider_meeting"),
+    Index("ix_meetings_start_at", "start_at"),
+    Index("ix_meetings_organizer", "organizer_email"),
+    Index("ix_meetings_reconcile_after", "reconcile_after"),
+)
+
+meeting_attendees = Table(
+    "meeting_attendees",
+    metadata,
+    Column("meeting_id", String(36), ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True),
+    Column("email", String(320), primary_key=True),
+    Column("name", String(300)),
+    Column("required", Boolean, nullable=False),
+    Column("classification", String(16), nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("delivery_key", String(128), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | done | parked
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("processed_at", UtcDateTime()),
+    UniqueConstraint("provider", "delivery_key", name="uq_webhook_deliveries_key"),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+attendance_events = Table(
+    "attendance_events",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("provider_meeting_id", String(200), nullable=False),
+    Column("event_key", String(400), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
+    Column("email", String(320)),
+    Column("provider_participant_id", String(200)),
+    Column("participant_name", String(300)),
+    Column("session_key", String(200)),
+    Column("meeting_title", String(300)),
+    Column("host_email", String(320)),
+    Column("provider_meeting_instance", String(200)),
+    Column("delivery_id", BigInteger),
+    UniqueConstraint("provider", "provider_meeting_id", "event_key", name="uq_attendance_events_key"),
+    Index("ix_attendance_events_meeting", "provider", "provider_meeting_id"),
+)
+
+reported_sessions = Table(
+    "reported_sessions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("meeting_id", String(36), ForeignKey("meetings.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320)),
+    Column("provider_participant_id", String(200)),
+    Column("participant_name", String(300)),
+    Column("joined_at", UtcDateTime(), nullable=False),
+    Column("left_at", UtcDateTime(), nullable=False),
+    Index("ix_reported_sessions_meeting", "meeting_id"),
+)
+
+participant_attendance = Table(
+    "participant_attendance",
+    metadata,
+    Column("meeting_id", String(36), ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True),
+    Column("participant_key", String(420), primary_key=True),
+    Column("email", String(320)),
+    Column("name", String(300)),
+    Column("classification", String(16), nullable=False),
+    Column("invited", Boolean, nullable=False),
+    Column("attended_seconds", Integer, nullable=False),
+    Column("attended", Boolean, nullable=False),
+    Column("first_join", UtcDateTime()),
+    Column("last_leave", UtcDateTime()),
+    Column("late_seconds", Integer, nullable=False),
+    Column("sessions", JSON, nullable=False),
+)
+
+job_leases = Table(
+    "job_leases",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("owner", String(100), nullable=False),
+    Column("lease_until", UtcDateTime(), nullable=False),
+)
+
+provider_status = Table(
+    "provider_status",
+    metadata,
+    Column("provider", String(16), primary_key=True),
+    Column("last_webhook_at", UtcDateTime()),
+    Column("last_error", Text),
+    Column("last_error_at", UtcDateTime()),
+    Column("last_success_at", UtcDateTime()),
+)

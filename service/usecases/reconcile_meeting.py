@@ -1,0 +1,89 @@
+"""After a meeting: fetch the provider's own report and make it the record's source of sessions.
+
+Webhooks can be dropped (Zoom gives up after three retries); the post-meeting report cannot. A
+meeting whose report cannot be had after several tries is marked `partial` with the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import structlog
+
+from integrations.base import AttendanceReport, ProviderError, ProviderRateLimited
+from service.domain.meeting import Completeness, Meeting
+from service.storage import attendance_repo, meetings_repo
+from service.storage.database import Database
+from service.usecases.provider_registry import ProviderRegistry
+from service.usecases.record_attendance import AttendancePolicy, refresh_meeting
+
+log = structlog.get_logger("salesmeet.reconcile")
+
+MAX_RECONCILE_ATTEMPTS = 6
+
+
+def reconcile_due_meetings(
+    db: Database, providers: ProviderRegistry, policy: AttendancePolicy, now: datetime, limit: int = 20
+) -> int:
+    with db.read() as conn:
+        due = meetings_repo.due_for_reconciliation(conn, now, limit)
+    for meeting in due:
+        reconcile_meeting(db, providers, policy, meeting, now)
+    return len(due)
+
+
+def reconcile_meeting(
+    db: Database, providers: ProviderRegistry, policy: AttendancePolicy, meeting: Meeting, now: datetime
+) -> None:
+    assert meeting.provider is not None and meeting.provider_meeting_id is not None
+    provider_meeting_id = meeting.provider_meeting_id
+    try:
+        report = providers.call(meeting.provider, lambda p: p.fetch_attendance(provider_meeting_id))
+    except ProviderError as exc:
+        _record_failure(db, meeting, exc, now)
+        return
+    _store_report(db, policy, meeting.id, report, now)
+    log.info("reconcile.done", meeting_id=meeting.id, sessions=len(report.sessions))
+
+
+def _store_report(
+    db: Database, policy: AttendancePolicy, meeting_id: str, report: AttendanceReport, now: datetime
+) -> None:
+    with db.write() as conn:
+        if not meetings_repo.lock_meeting(conn, meeting_id):
+            return
+        attendance_repo.replace_reported_sessions(conn, meeting_id, report.sessions)
+        meetings_repo.update_meeting_fields(
+            conn,
+            meeting_id,
+            {
+                "reported_start": report.actual_start,
+                "reported_end": report.actual_end,
+                "completeness": Completeness.RECONCILED.value,
+                "completeness_reason": None,
+                "reconcile_after": None,
+            },
+        )
+        refresh_meeting(conn, meeting_id, policy, now)
+
+
+def _record_failure(db: Database, meeting: Meeting, exc: ProviderError, now: datetime) -> None:
+    with db.write() as conn:
+        state = meetings_repo.reconcile_state(conn, meeting.id)
+        attempts = (state["reconcile_attempts"] if state else 0) + 1
+        if attempts >= MAX_RECONCILE_ATTEMPTS or not (exc.retryable or exc.code == "provider_not_found"):
+            values: dict[str, object] = {
+                "completeness": Completeness.PARTIAL.value,
+                "completeness_reason": f"no post-meeting report from the provider: {exc.code}: {exc.message}",
+                "reconcile_after": None,
+            }
+        else:
+            wait = (
+                exc.retry_after
+                if isinstance(exc, ProviderRateLimited) and exc.retry_after
+                else 60 * 2**attempts
+            )
+            values = {"reconcile_after": now + timedelta(seconds=min(wait, 6 * 3600))}
+        values["reconcile_attempts"] = attempts
+        meetings_repo.update_meeting_fields(conn, meeting.id, values)
+    log.warning("reconcile.failed", meeting_id=meeting.id, attempts=attempts, error=exc.code)

@@ -1,0 +1,205 @@
+"""Turn stored webhook deliveries into attendance events, and events into attendance records.
+
+Both steps run in database transactions that lock what they touch (deliveries with SKIP LOCKED,
+meetings with a row lock), so several workers on one PostgreSQL never apply a delivery twice and
+never overwrite each other's record; everything is derived from stored events, so a retry or a
+replay yields the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import Connection
+
+from service.domain.attendance import AttendanceRecord, Invitee, compute_attendance
+from service.domain.events import AttendanceEvent, EventType
+from service.domain.meeting import (
+    Classification,
+    CompanyDomains,
+    Completeness,
+    MeetingKind,
+    MeetingOrigin,
+    MeetingStatus,
+    ProviderName,
+)
+from service.storage import attendance_repo, inbox_repo, meetings_repo
+from service.storage.database import Database
+
+log = structlog.get_logger("salesmeet.attendance")
+
+EventDecoder = Callable[[bytes], list[AttendanceEvent]]
+
+
+class UndecodableDelivery(ValueError):
+    """The delivery can never be turned into events (bad payload): park it, do not retry."""
+
+
+@dataclass(frozen=True)
+class AttendancePolicy:
+    company: CompanyDomains
+    min_attendance_seconds: int
+    timezone: str
+    reconcile_delay: timedelta
+    max_attempts: int = 8
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff: 2 s, 4 s, 8 s ... capped at 10 minutes."""
+    return timedelta(seconds=min(600, 2**attempts))
+
+
+def process_inbox_batch(
+    db: Database, decoders: Mapping[str, EventDecoder], policy: AttendancePolicy, now: datetime, limit: int
+) -> int:
+    """Apply one batch of due deliveries; returns how many deliveries were handled."""
+    with db.write() as conn:
+        batch = inbox_repo.claim_due(conn, now, limit)
+        if not batch:
+            return 0
+        done: list[int] = []
+        touched: dict[tuple[ProviderName, str], AttendanceEvent] = {}
+        for delivery in batch:
+            try:
+                decoder = decoders.get(delivery.provider)
+                if decoder is None:
+                    raise UndecodableDelivery(f"no decoder for provider {delivery.provider!r}")
+                events = decoder(delivery.body)
+                with conn.begin_nested():
+                    attendance_repo.insert_events(conn, events, delivery.id)
+            except UndecodableDelivery as exc:
+                log.warning("inbox.delivery_parked", delivery_id=delivery.id, error=str(exc))
+                inbox_repo.mark_failed(
+                    conn, delivery.id, attempts=delivery.attempts + 1, error=str(exc), retry_at=None
+                )
+                continue
+            except Exception as exc:  # a transient failure: retried with backoff, parked at the limit
+                attempts = delivery.attempts + 1
+                retry_at = now + retry_delay(attempts) if attempts < policy.max_attempts else None
+                log.warning(
+                    "inbox.delivery_failed", delivery_id=delivery.id, attempts=attempts, error=repr(exc)
+                )
+                inbox_repo.mark_failed(
+                    conn, delivery.id, attempts=attempts, error=repr(exc), retry_at=retry_at
+                )
+                continue
+            done.append(delivery.id)
+            for event in events:
+                touched.setdefault((event.provider, event.provider_meeting_id), event)
+        inbox_repo.mark_done(conn, done, now)
+        for (provider, provider_meeting_id), sample in sorted(touched.items()):
+            meeting_id = meetings_repo.find_by_provider_meeting(conn, provider, provider_meeting_id)
+            if meeting_id is None:
+                meeting_id = _record_discovered_meeting(conn, sample, policy, now)
+            meetings_repo.mark_dirty(conn, meeting_id, now)
+        return len(batch)
+
+
+def _record_discovered_meeting(
+    conn: Connection, sample: AttendanceEvent, policy: AttendancePolicy, now: datetime
+) -> str:
+    title = sample.meeting_title or f"{sample.provider.value} meeting {sample.provider_meeting_id}"
+    log.info(
+        "attendance.meeting_discovered",
+        provider=sample.provider.value,
+        provider_meeting_id=sample.provider_meeting_id,
+    )
+    return meetings_repo.insert_discovered(
+        conn,
+        meeting_id=str(uuid.uuid4()),
+        provider=sample.provider,
+        provider_meeting_id=sample.provider_meeting_id,
+        title=title,
+        organizer_email=(sample.host_email or "").lower(),
+        start=sample.occurred_at,
+        timezone=policy.timezone,
+        now=now,
+    )
+
+
+def refresh_dirty_meetings(db: Database, policy: AttendancePolicy, now: datetime, limit: int = 50) -> int:
+    with db.write() as conn:
+        ids = meetings_repo.claim_dirty(conn, limit)
+        for meeting_id in ids:
+            refresh_meeting(conn, meeting_id, policy, now)
+        return len(ids)
+
+
+def refresh_meeting(conn: Connection, meeting_id: str, policy: AttendancePolicy, now: datetime) -> None:
+    """Recompute one meeting's attendance record from everything stored about it."""
+    if not meetings_repo.lock_meeting(conn, meeting_id):
+        return
+    meeting = meetings_repo.get_meeting(conn, meeting_id)
+    if meeting is None or meeting.provider is None or meeting.provider_meeting_id is None:
+        return
+    events = attendance_repo.load_events(conn, meeting.provider, meeting.provider_meeting_id)
+    state = meetings_repo.reconcile_state(conn, meeting_id)
+    assert state is not None
+    reported = (
+        attendance_repo.load_reported(
+            conn, meeting_id, reported_start=state["reported_start"], reported_end=state["reported_end"]
+        )
+        if meeting.completeness is Completeness.RECONCILED
+        else None
+    )
+    invitees = [Invitee(a.email, a.name) for a in meeting.attendees]
+    if meeting.organizer.email and all(i.email != meeting.organizer.email for i in invitees):
+        invitees.append(Invitee(meeting.organizer.email, meeting.organizer.name))
+    record = compute_attendance(
+        scheduled_start=meeting.schedule.start,
+        invitees=invitees,
+        events=events,
+        reported=reported,
+        company=policy.company,
+        min_attendance_seconds=policy.min_attendance_seconds,
+        as_of=now,
+    )
+    attendance_repo.write_participants(conn, meeting_id, record.participants)
+    values: dict[str, object] = {
+        "actual_start": record.actual_start,
+        "actual_end": record.actual_end,
+        "attendance_dirty": False,
+        "updated_at": now,
+    }
+    if meeting.status not in (MeetingStatus.CANCELLED, MeetingStatus.FAILED):
+        ended = record.actual_end is not None
+        values["status"] = (
+            MeetingStatus.ENDED
+            if ended
+            else MeetingStatus.STARTED
+            if record.actual_start
+            else MeetingStatus.SCHEDULED
+        ).value
+        provider_said_ended = any(e.type is EventType.MEETING_ENDED for e in events)
+        if (
+            provider_said_ended
+            and state["reconcile_after"] is None
+            and meeting.completeness is Completeness.LIVE
+        ):
+            assert record.actual_end is not None
+            values["reconcile_after"] = record.actual_end + policy.reconcile_delay
+    if meeting.origin is MeetingOrigin.PROVIDER:
+        values.update(_discovered_meeting_shape(record, meeting.kind_derived))
+    meetings_repo.update_meeting_fields(conn, meeting_id, values)
+
+
+def _discovered_meeting_shape(record: AttendanceRecord, kind_derived: bool) -> dict[str, object]:
+    """A meeting nobody scheduled here takes its times from what happened and its kind from who came."""
+    values: dict[str, object] = {}
+    if kind_derived:
+        external = any(p.classification is Classification.EXTERNAL for p in record.participants)
+        values["kind"] = (MeetingKind.CUSTOMER if external else MeetingKind.INTERNAL).value
+    if record.actual_start is not None:
+        values["start_at"] = record.actual_start
+        if record.actual_end is not None:
+            minutes = max(1, math.ceil((record.actual_end - record.actual_start).total_seconds() / 60))
+            values["duration_minutes"] = minutes
+            values["end_at"] = record.actual_start + timedelta(minutes=minutes)
+        else:
+            values["end_at"] = record.actual_start + timedelta(minutes=1)
+    return values

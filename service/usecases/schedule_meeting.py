@@ -1,0 +1,318 @@
+"""Create, reschedule and cancel meetings on the providers for the CRM.
+
+Idempotent create: the CRM's external reference is claimed in the database before the provider
+is called, so a retried or concurrent identical request waits for the first one and returns the
+same meeting; the provider is called once. A failed provider call removes the claim, so nothing
+half-created is left behind.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import structlog
+
+from integrations.base import MeetingRequest, ProviderError, ProviderMeeting, ProviderRateLimited
+from service.domain.meeting import (
+    CompanyDomains,
+    ExternalRef,
+    Meeting,
+    MeetingKind,
+    MeetingOrigin,
+    MeetingStatus,
+    Person,
+    ProviderAttempt,
+    ProviderName,
+    Schedule,
+    classify_attendees,
+    derive_kind,
+)
+from service.domain.routing import RoutingTable, choose_provider
+from service.errors import Conflict, InvalidInput, NotFound, ProviderFailed
+from service.storage import meetings_repo
+from service.storage.database import Database
+from service.usecases.provider_registry import ProviderRegistry
+
+log = structlog.get_logger("salesmeet.meetings")
+
+
+@dataclass(frozen=True)
+class AttendeeInput:
+    email: str
+    name: str | None
+    required: bool
+
+
+@dataclass(frozen=True)
+class MeetingInput:
+    title: str
+    agenda: str | None
+    kind: MeetingKind | None
+    schedule: Schedule
+    organizer: Person
+    attendees: tuple[AttendeeInput, ...]
+    external_ref: ExternalRef | None
+    provider: ProviderName | None
+
+
+@dataclass(frozen=True)
+class MeetingChanges:
+    """A PATCH: only the fields that are not None change."""
+
+    title: str | None = None
+    agenda: str | None = None
+    kind: MeetingKind | None = None
+    schedule: Schedule | None = None
+    attendees: tuple[AttendeeInput, ...] | None = None
+
+
+class MeetingScheduler:
+    def __init__(
+        self,
+        db: Database,
+        providers: ProviderRegistry,
+        routing: RoutingTable,
+        company: CompanyDomains,
+        clock: Callable[[], datetime],
+        claim_wait_seconds: float = 60.0,
+    ) -> None:
+        self._db = db
+        self._providers = providers
+        self._routing = routing
+        self._company = company
+        self._clock = clock
+        self._claim_wait_seconds = claim_wait_seconds
+
+    # -- create -------------------------------------------------------------------------------
+
+    def create(self, data: MeetingInput) -> tuple[Meeting, bool]:
+        """Returns (meeting, created); created is False when the external reference was known."""
+        if not self._company.is_internal(data.organizer.email):
+            raise InvalidInput(
+                "the organizer must have an address in the company's internal domains",
+                details=[{"field": "organizer.email", "code": "organizer_not_internal"}],
+            )
+        attendees = classify_attendees([(a.email, a.name, a.required) for a in data.attendees], self._company)
+        kind = data.kind or derive_kind(attendees)
+        choice = (
+            None
+            if data.provider
+            else choose_provider(
+                self._routing,
+                kind=kind,
+                organizer_email=data.organizer.email,
+                attendee_emails=[a.email for a in attendees],
+            )
+        )
+        primary = data.provider or (choice.provider if choice else self._routing.default)
+        self._providers.get(primary)  # refuse an unconfigured provider before claiming anything
+        deadline = time.monotonic() + self._claim_wait_seconds
+        while True:
+            meeting_id = str(uuid.uuid4())
+            try:
+                with self._db.write() as conn:
+                    meetings_repo.insert_claim(
+                        conn,
+                        meeting_id=meeting_id,
+                        origin=MeetingOrigin.API,
+                        title=data.title,
+                        agenda=data.agenda,
+                        kind=kind,
+                        kind_derived=data.kind is None,
+                        schedule=data.schedule,
+                        organizer=data.organizer,
+                        attendees=attendees,
+                        external_ref=data.external_ref,
+                        now=self._clock(),
+                    )
+                break
+            except meetings_repo.ExternalRefTaken:
+                assert data.external_ref is not None
+                existing = self._wait_for_claim(data.external_ref, deadline)
+                if existing is not None:
+                    return existing, False
+                # The claim vanished (its provider call failed): try to claim it ourselves.
+
+        request = MeetingRequest(
+            title=data.title,
+            agenda=data.agenda,
+            start=data.schedule.start,
+            duration_minutes=data.schedule.duration_minutes,
+            timezone=data.schedule.timezone,
+            organizer=data.organizer,
+            attendees=tuple(Person(a.email, a.name) for a in attendees),
+            idempotency_key=meeting_id,
+        )
+        fallback = choice.fallback if choice else None
+        try:
+            provider, made, attempts = self._create_on_provider(primary, fallback, request)
+        except ProviderError as exc:
+            with self._db.write() as conn:
+                meetings_repo.delete_meeting_row(conn, meeting_id)
+            raise _as_app_error(exc) from exc
+        try:
+            with self._db.write() as conn:
+                meetings_repo.record_provider_result(
+                    conn,
+                    meeting_id,
+                    provider=provider,
+                    provider_meeting_id=made.provider_meeting_id,
+                    join_url=made.join_url,
+                    start_url=made.start_url,
+                    extra=made.extra,
+                    attempts=attempts,
+                    now=self._clock(),
+                )
+                meeting = meetings_repo.get_meeting(conn, meeting_id)
+        except Exception:
+            # We could not record it: take it back on the provider rather than leave an orphan.
+            log.error("meeting.record_failed", meeting_id=meeting_id, provider=provider.value)
+            self._cancel_quietly(provider, made.provider_meeting_id)
+            with self._db.write() as conn:
+                meetings_repo.delete_meeting_row(conn, meeting_id)
+            raise
+        assert meeting is not None
+        log.info("meeting.created", meeting_id=meeting_id, provider=provider.value)
+        return meeting, True
+
+    def _create_on_provider(
+        self, primary: ProviderName, fallback: ProviderName | None, request: MeetingRequest
+    ) -> tuple[ProviderName, ProviderMeeting, tuple[ProviderAttempt, ...]]:
+        try:
+            return primary, self._providers.call(primary, lambda p: p.create_meeting(request)), ()
+        except ProviderError as exc:
+            if fallback is None or not self._providers.has(fallback):
+                raise
+            attempt = ProviderAttempt(primary, exc.code, exc.message)
+            log.warning("meeting.fallback", primary=primary.value, fallback=fallback.value, error=exc.code)
+            made = self._providers.call(fallback, lambda p: p.create_meeting(request))
+            return fallback, made, (attempt,)
+
+    def _wait_for_claim(self, ref: ExternalRef, deadline: float) -> Meeting | None:
+        delay = 0.01
+        while True:
+            with self._db.read() as conn:
+                claim = meetings_repo.claim_status(conn, ref)
+                if claim is None:
+                    return None
+                if claim[1] != meetings_repo.CREATING:
+                    meeting = meetings_repo.get_meeting(conn, claim[0])
+                    if meeting is not None:
+                        return meeting
+            if time.monotonic() > deadline:
+                raise Conflict("a request with this external_ref is still being created; retry shortly")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+    def _cancel_quietly(self, provider: ProviderName, provider_meeting_id: str) -> None:
+        try:
+            self._providers.call(provider, lambda p: p.cancel_meeting(provider_meeting_id))
+        except ProviderError as exc:
+            log.error("meeting.orphan_on_provider", provider=provider.value, error=exc.code)
+
+    # -- read ---------------------------------------------------------------------------------
+
+    def get(self, meeting_id: str) -> Meeting:
+        with self._db.read() as conn:
+            meeting = meetings_repo.get_meeting(conn, meeting_id)
+        if meeting is None:
+            raise NotFound(f"no meeting {meeting_id!r}")
+        return meeting
+
+    # -- update -------------------------------------------------------------------------------
+
+    def update(self, meeting_id: str, changes: MeetingChanges) -> Meeting:
+        meeting = self.get(meeting_id)
+        if meeting.status is not MeetingStatus.SCHEDULED:
+            raise Conflict(f"a {meeting.status.value} meeting cannot be changed")
+        if meeting.provider is None or meeting.provider_meeting_id is None:
+            raise Conflict("this meeting has no provider meeting to change")
+        attendees = (
+            classify_attendees([(a.email, a.name, a.required) for a in changes.attendees], self._company)
+            if changes.attendees is not None
+            else meeting.attendees
+        )
+        kind = changes.kind or (derive_kind(attendees) if meeting.kind_derived else meeting.kind)
+        updated = replace(
+            meeting,
+            title=changes.title if changes.title is not None else meeting.title,
+            agenda=changes.agenda if changes.agenda is not None else meeting.agenda,
+            kind=kind,
+            kind_derived=meeting.kind_derived and changes.kind is None,
+            schedule=changes.schedule or meeting.schedule,
+            attendees=attendees,
+        )
+        request = MeetingRequest(
+            title=updated.title,
+            agenda=updated.agenda,
+            start=updated.schedule.start,
+            duration_minutes=updated.schedule.duration_minutes,
+            timezone=updated.schedule.timezone,
+            organizer=updated.organizer,
+            attendees=tuple(Person(a.email, a.name) for a in attendees),
+            idempotency_key=meeting.id,
+        )
+        provider_meeting_id = meeting.provider_meeting_id
+        try:
+            made = self._providers.call(
+                meeting.provider, lambda p: p.update_meeting(provider_meeting_id, request)
+            )
+        except ProviderError as exc:
+            raise _as_app_error(exc) from exc
+        with self._db.write() as conn:
+            meetings_repo.update_meeting_fields(
+                conn,
+                meeting_id,
+                {
+                    "title": updated.title,
+                    "agenda": updated.agenda,
+                    "kind": updated.kind.value,
+                    "kind_derived": updated.kind_derived,
+                    "start_at": updated.schedule.start,
+                    "end_at": updated.schedule.end,
+                    "duration_minutes": updated.schedule.duration_minutes,
+                    "timezone": updated.schedule.timezone,
+                    "join_url": made.join_url or meeting.join_url,
+                    "start_url": made.start_url or meeting.start_url,
+                    "attendance_dirty": True,
+                    "updated_at": self._clock(),
+                },
+            )
+            if changes.attendees is not None:
+                meetings_repo.replace_attendees(conn, meeting_id, attendees)
+        log.info("meeting.updated", meeting_id=meeting_id)
+        return self.get(meeting_id)
+
+    # -- cancel -------------------------------------------------------------------------------
+
+    def cancel(self, meeting_id: str) -> Meeting:
+        meeting = self.get(meeting_id)
+        if meeting.status is MeetingStatus.CANCELLED:
+            return meeting
+        if meeting.status is not MeetingStatus.SCHEDULED:
+            raise Conflict(f"a {meeting.status.value} meeting cannot be cancelled")
+        if meeting.provider is not None and meeting.provider_meeting_id is not None:
+            provider_meeting_id = meeting.provider_meeting_id
+            try:
+                self._providers.call(meeting.provider, lambda p: p.cancel_meeting(provider_meeting_id))
+            except ProviderError as exc:
+                raise _as_app_error(exc) from exc
+        with self._db.write() as conn:
+            meetings_repo.update_meeting_fields(
+                conn, meeting_id, {"status": MeetingStatus.CANCELLED.value, "updated_at": self._clock()}
+            )
+        log.info("meeting.cancelled", meeting_id=meeting_id)
+        return self.get(meeting_id)
+
+
+def _as_app_error(exc: ProviderError) -> ProviderFailed:
+    retry_after = exc.retry_after if isinstance(exc, ProviderRateLimited) else None
+    return ProviderFailed(exc.code, exc.message, provider=exc.provider.value, retry_after=retry_after)
+
+
+def attendee_inputs(items: Sequence[tuple[str, str | None, bool]]) -> tuple[AttendeeInput, ...]:
+    return tuple(AttendeeInput(e, n, r) for e, n, r in items)

@@ -1,0 +1,108 @@
+"""Background work: the webhook inbox, attendance refresh, and periodic jobs (once across replicas)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from service.storage import leases, meetings_repo
+from service.storage.database import Database
+from service.usecases.provider_registry import ProviderRegistry
+from service.usecases.reconcile_meeting import reconcile_due_meetings
+from service.usecases.record_attendance import (
+    AttendancePolicy,
+    EventDecoder,
+    process_inbox_batch,
+    refresh_dirty_meetings,
+)
+
+log = structlog.get_logger("salesmeet.worker")
+
+RECONCILE_JOB = "reconcile"
+# A meeting whose end was never announced is reconciled this long after its planned end.
+UNANNOUNCED_END_GRACE = timedelta(hours=1)
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        providers: ProviderRegistry,
+        decoders: Mapping[str, EventDecoder],
+        policy: AttendancePolicy,
+        *,
+        batch_size: int = 100,
+        poll_interval: float = 0.5,
+        reconcile_interval: float = 300.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = db
+        self._providers = providers
+        self._decoders = decoders
+        self._policy = policy
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._reconcile_interval = timedelta(seconds=reconcile_interval)
+        self._clock = clock
+        self._owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._next_reconcile = datetime.min.replace(tzinfo=UTC)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def drain(self) -> int:
+        """Process everything due now (inbox, then attendance); returns the deliveries handled."""
+        handled = 0
+        while True:
+            n = process_inbox_batch(self._db, self._decoders, self._policy, self._clock(), self._batch_size)
+            handled += n
+            if n < self._batch_size:
+                break
+        while refresh_dirty_meetings(self._db, self._policy, self._clock()) > 0:
+            pass
+        return handled
+
+    def run_periodic(self, *, force: bool = False) -> None:
+        now = self._clock()
+        if not force and now < self._next_reconcile:
+            return
+        self._next_reconcile = now + self._reconcile_interval
+        with self._db.write() as conn:
+            if not leases.try_acquire(conn, RECONCILE_JOB, self._owner, now, self._reconcile_interval * 2):
+                return
+            meetings_repo.schedule_reconciliation_for_unannounced_ends(
+                conn, ended_before=now - UNANNOUNCED_END_GRACE, now=now
+            )
+        reconcile_due_meetings(self._db, self._providers, self._policy, now)
+
+    def run_once(self) -> int:
+        handled = self.drain()
+        self.run_periodic()
+        return handled
+
+    def run_forever(self) -> None:
+        log.info("worker.started", owner=self._owner)
+        while not self._stop.is_set():
+            try:
+                handled = self.run_once()
+            except Exception as exc:  # keep the worker alive; the failed unit is retried next round
+                log.error("worker.round_failed", error=repr(exc), exc_info=exc)
+                handled = 0
+            if handled == 0:
+                self._stop.wait(self._poll_interval)
+        log.info("worker.stopped", owner=self._owner)
+
+    def start_in_thread(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run_forever, name="salesmeet-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None

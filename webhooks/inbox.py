@@ -1,0 +1,110 @@
+"""Durable intake for verified webhook deliveries, with group commit.
+
+A receiver awaits `InboxWriter.store()` and answers 2xx only after it returns: by then the delivery
+is committed. Concurrent deliveries share one transaction (group commit), so a join storm costs one
+fsync per batch instead of one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import anyio
+import structlog
+
+from service.storage.database import Database
+from service.storage.inbox_repo import Delivery, insert_deliveries, touch_last_webhook
+
+log = structlog.get_logger("salesmeet.inbox")
+
+
+@dataclass
+class _Pending:
+    delivery: Delivery
+    done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+
+
+class InboxWriter:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_batch: int = 512,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._clock = clock
+        self._queue: list[_Pending] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._limiter = anyio.CapacityLimiter(1)
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.create_task(self._run(), name="inbox-writer")
+
+    async def stop(self) -> None:
+        """Drain: whatever was accepted is written before shutdown completes."""
+        task = self._task
+        if task is None or self._wakeup is None:
+            return
+        self._stopping = True
+        self._wakeup.set()
+        await task
+        self._task = None
+
+    async def store(self, delivery: Delivery) -> bool:
+        """Persist the delivery; True when new, False when it was a duplicate."""
+        if self._task is None or self._wakeup is None or self._stopping:
+            raise RuntimeError("inbox writer is not running")
+        pending = _Pending(delivery)
+        self._queue.append(pending)
+        self._wakeup.set()
+        return await pending.done
+
+    def _take_batch(self) -> list[_Pending]:
+        batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
+        return batch
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._queue:
+                await self._flush(self._take_batch())
+            if self._stopping:
+                return
+
+    async def _flush(self, batch: list[_Pending]) -> None:
+        try:
+            new_keys = await anyio.to_thread.run_sync(
+                self._write, [p.delivery for p in batch], limiter=self._limiter
+            )
+        except Exception as exc:  # the callers answer 5xx, so the provider retries: nothing is lost
+            log.error("inbox.write_failed", error=type(exc).__name__, batch=len(batch))
+            for p in batch:
+                if not p.done.done():
+                    p.done.set_exception(exc)
+            return
+        for p in batch:
+            if not p.done.done():
+                p.done.set_result((p.delivery.provider, p.delivery.delivery_key) in new_keys)
+
+    def _write(self, deliveries: list[Delivery]) -> set[tuple[str, str]]:
+        unique: dict[tuple[str, str], Delivery] = {}
+        for d in deliveries:
+            unique.setdefault((d.provider, d.delivery_key), d)
+        now = self._clock()
+        with self._lock, self._db.write() as conn:
+            new_keys = insert_deliveries(conn, list(unique.values()), now)
+            touch_last_webhook(conn, [d.provider for d in unique.values()], now)
+        return new_keys
