@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
+from fastapi import FastAPI
 
 from integrations.base import MeetingProvider, ProviderError
 from integrations.sandbox.server import RunningServer, serve_in_thread
@@ -44,6 +45,7 @@ class ZoomWiring:
     webhook_secret_tokens: tuple[str, ...]
     tolerance_seconds: int
     emulator: RunningServer | None = None
+    emulator_app: FastAPI | None = None
 
 
 @dataclass
@@ -77,7 +79,8 @@ def _zoom_wiring(config: AppConfig, section: ZoomConfig, settings: Settings) -> 
             users=_sandbox_users(config),
             webhook_target_url=config.url_for("/webhooks/zoom"),
         )
-        emulator = serve_in_thread(create_zoom_emulator(emulator_config))
+        emulator_app = create_zoom_emulator(emulator_config)
+        emulator = serve_in_thread(emulator_app)
         log.info("sandbox.zoom_started", url=emulator.url)
         adapter_settings = ZoomAdapterSettings(
             account_id=emulator_config.account_id,
@@ -95,6 +98,7 @@ def _zoom_wiring(config: AppConfig, section: ZoomConfig, settings: Settings) -> 
             (emulator_config.webhook_secret_token,),
             section.webhook_timestamp_tolerance_seconds,
             emulator,
+            emulator_app,
         )
     assert section.account_id is not None and section.client_id is not None
     adapter_settings = ZoomAdapterSettings(

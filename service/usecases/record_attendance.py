@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlalchemy import Connection
 
+from integrations.base import AttendanceReport
 from service.domain.attendance import AttendanceRecord, Invitee, compute_attendance
 from service.domain.events import AttendanceEvent, EventType
 from service.domain.meeting import (
@@ -140,13 +141,15 @@ def refresh_meeting(conn: Connection, meeting_id: str, policy: AttendancePolicy,
     events = attendance_repo.load_events(conn, meeting.provider, meeting.provider_meeting_id)
     state = meetings_repo.reconcile_state(conn, meeting_id)
     assert state is not None
-    reported = (
-        attendance_repo.load_reported(
+    reported: AttendanceReport | None = None
+    if meeting.completeness is Completeness.RECONCILED:
+        reported = attendance_repo.load_reported(
             conn, meeting_id, reported_start=state["reported_start"], reported_end=state["reported_end"]
         )
-        if meeting.completeness is Completeness.RECONCILED
-        else None
-    )
+    elif meeting.completeness is Completeness.PARTIAL:
+        # The meeting is over but its report could not be had: close it at the last leave we saw
+        # rather than let open sessions grow for ever.
+        reported = AttendanceReport(actual_start=None, actual_end=None, sessions=())
     invitees = [Invitee(a.email, a.name) for a in meeting.attendees]
     if meeting.organizer.email and all(i.email != meeting.organizer.email for i in invitees):
         invitees.append(Invitee(meeting.organizer.email, meeting.organizer.name))

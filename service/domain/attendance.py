@@ -1,0 +1,489 @@
+"""Attendance: who was in a meeting and for how long, from provider events and reports.
+
+Pure domain code (stdlib and `service.domain` only). `compute_attendance` implements SPEC
+"Attendance semantics" to the second. The choices the SPEC leaves open, made here once:
+
+- Order independence. Events are deduplicated by `event_key` (when two deliveries of one key
+  differ, the smallest by a total order over all their fields wins, not the first to arrive)
+  and sorted by (occurred_at, type, event_key, ...) into one canonical sequence. Every later
+  step depends only on the values in it (times, keys, names; ties broken by value), so any
+  delivery order and any number of redeliveries give the identical record.
+- Pairing joins with leaves, per participant. First by `session_key`: a keyed leave closes a
+  join of the same key. What is left (no key, or no counterpart with the key) is paired
+  greedily in time order: each leave closes the earliest still-open join at or before it,
+  never pairing two different keys. A leave that finds no open join invents no time; it only
+  moves `last_leave`. A join and a leave at the same instant make a zero-length session, which
+  is dropped from the list. Which join a leave closes does not change a participant's total:
+  while every leave closes some join, the number of open sessions at any instant is (joins so
+  far - leaves so far) either way, and the total is the length of their union.
+- A session still open is closed at the meeting's end when the meeting has ended; while it is
+  live the session stays open (`left_at` None) and counts up to `as_of`.
+- The provider's post-meeting report, when given, is complete: its rows replace the webhook
+  sessions of every participant it names. Participants seen only in webhooks keep theirs.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from integrations.base import AttendanceReport, ReportedSession
+from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
+from service.domain.meeting import Classification, CompanyDomains, require_utc
+
+_ONE_SECOND = timedelta(seconds=1)
+
+# Within one instant the canonical sequence reads as the meeting happened: it opens, people
+# join, people leave, it closes.
+_TYPE_ORDER = {
+    EventType.MEETING_STARTED: 0,
+    EventType.PARTICIPANT_JOINED: 1,
+    EventType.PARTICIPANT_LEFT: 2,
+    EventType.MEETING_ENDED: 3,
+}
+
+
+@dataclass(frozen=True)
+class Invitee:
+    """Someone invited to the meeting (the organizer included)."""
+
+    email: str
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", self.email.strip().lower())
+
+
+@dataclass(frozen=True)
+class SessionSpan:
+    """One join session `[joined_at, left_at)`; `left_at` None while the meeting is still live."""
+
+    joined_at: datetime
+    left_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ParticipantAttendance:
+    """One participant's attendance. `key` is `ParticipantIdentity.key` (e-mail or "id:<id>")."""
+
+    key: str
+    email: str | None
+    name: str | None
+    classification: Classification
+    invited: bool
+    attended_seconds: int
+    attended: bool
+    first_join: datetime | None
+    last_leave: datetime | None
+    late_seconds: int
+    sessions: tuple[SessionSpan, ...]
+
+
+@dataclass(frozen=True)
+class AttendanceRecord:
+    """A meeting's attendance: participants by first join then key; never-joined ones last, by key."""
+
+    actual_start: datetime | None
+    actual_end: datetime | None
+    actual_duration_seconds: int | None
+    participants: tuple[ParticipantAttendance, ...]
+
+
+def compute_attendance(
+    *,
+    scheduled_start: datetime,
+    invitees: Sequence[Invitee],
+    events: Iterable[AttendanceEvent],
+    reported: AttendanceReport | None,
+    company: CompanyDomains,
+    min_attendance_seconds: int,
+    as_of: datetime,
+) -> AttendanceRecord:
+    """Build the attendance record of one meeting.
+
+    `events` are that meeting's events in any order, duplicates allowed. `reported` is the
+    provider's post-meeting report once reconciled (its presence also means the meeting is over);
+    `as_of` is "now", up to which open sessions of a live meeting count.
+    """
+    scheduled_start = require_utc(scheduled_start)
+    as_of = require_utc(as_of)
+    ordered = _deduplicated_in_order(events)
+    sightings = _sightings_from_events(ordered)
+    if reported is not None:
+        _apply_report(sightings, reported)
+
+    actual_start = _actual_start(ordered, reported, sightings.values())
+    actual_end = _actual_end(ordered, reported, sightings.values())
+    window = _Window(actual_start, actual_end, as_of)
+
+    invited = _invitee_names(invitees)
+    participants = [
+        _participant(
+            sighting,
+            window=window,
+            scheduled_start=scheduled_start,
+            company=company,
+            invitee_name=invited.get(key),
+            is_invited=key in invited,
+            min_attendance_seconds=min_attendance_seconds,
+        )
+        for key, sighting in sightings.items()
+    ]
+    participants.extend(
+        _never_joined(email, name, company) for email, name in invited.items() if email not in sightings
+    )
+    participants.sort(key=_participant_order)
+
+    duration: int | None = None
+    if actual_start is not None and actual_end is not None:
+        duration = max(0, (actual_end - actual_start) // _ONE_SECOND)
+    return AttendanceRecord(actual_start, actual_end, duration, tuple(participants))
+
+
+# --- events: deduplicate, order ------------------------------------------------------------
+
+
+def _optional(value: str | None) -> tuple[bool, str]:
+    """Make an optional string totally ordered (None first) for sort keys."""
+    return (value is not None, value or "")
+
+
+_EventOrder = tuple[
+    datetime,
+    int,
+    str,
+    str,
+    str,
+    tuple[bool, str],
+    tuple[bool, str],
+    tuple[bool, str],
+    tuple[bool, str],
+    tuple[bool, str],
+    tuple[bool, str],
+    tuple[bool, str],
+]
+
+
+def _event_order(event: AttendanceEvent) -> _EventOrder:
+    """A total order over every field, so equal keys mean identical events."""
+    person = event.participant
+    return (
+        event.occurred_at,
+        _TYPE_ORDER[event.type],
+        event.event_key,
+        str(event.provider),
+        event.provider_meeting_id,
+        _optional(None if person is None else person.key),
+        _optional(None if person is None else person.provider_participant_id),
+        _optional(None if person is None else person.name),
+        _optional(event.session_key),
+        _optional(event.meeting_title),
+        _optional(event.host_email),
+        _optional(event.provider_meeting_instance),
+    )
+
+
+def _deduplicated_in_order(events: Iterable[AttendanceEvent]) -> list[AttendanceEvent]:
+    kept: dict[str, AttendanceEvent] = {}
+    for event in events:
+        current = kept.get(event.event_key)
+        # Redeliveries are normally identical; if they differ, keep the same one whatever the
+        # arrival order.
+        if current is None or _event_order(event) < _event_order(current):
+            kept[event.event_key] = event
+    return sorted(kept.values(), key=_event_order)
+
+
+# --- per-participant raw material ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Edge:
+    """A join or a leave: when, and the provider's session key if it gave one."""
+
+    at: datetime
+    session_key: str | None
+
+    def order(self) -> tuple[datetime, bool, str]:
+        return (self.at, *_optional(self.session_key))
+
+
+@dataclass
+class _Sighting:
+    """Everything seen about one participant, before pairing."""
+
+    key: str
+    email: str | None
+    names: list[tuple[datetime, str]] = field(default_factory=list)
+    joins: list[_Edge] = field(default_factory=list)
+    leaves: list[_Edge] = field(default_factory=list)
+    # Sessions that come already paired (report rows): (joined_at, left_at).
+    reported: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    @property
+    def join_times(self) -> list[datetime]:
+        return [j.at for j in self.joins] + [joined for joined, _ in self.reported]
+
+    @property
+    def leave_times(self) -> list[datetime]:
+        return [lv.at for lv in self.leaves] + [left for _, left in self.reported]
+
+    def see_name(self, at: datetime, name: str | None) -> None:
+        if name and name.strip():
+            self.names.append((at, name.strip()))
+
+    @property
+    def latest_name(self) -> str | None:
+        # Latest sighting wins; the name itself breaks a tie so the choice never depends on order.
+        return max(self.names)[1] if self.names else None
+
+
+def _sightings_from_events(ordered: Sequence[AttendanceEvent]) -> dict[str, _Sighting]:
+    sightings: dict[str, _Sighting] = {}
+    for event in ordered:
+        person = event.participant
+        if person is None or event.type not in (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT):
+            continue
+        sighting = sightings.setdefault(person.key, _Sighting(person.key, person.email))
+        sighting.see_name(event.occurred_at, person.name)
+        edge = _Edge(event.occurred_at, event.session_key)
+        if event.type is EventType.PARTICIPANT_JOINED:
+            sighting.joins.append(edge)
+        else:
+            sighting.leaves.append(edge)
+    return sightings
+
+
+def _apply_report(sightings: dict[str, _Sighting], report: AttendanceReport) -> None:
+    """Replace the webhook sessions of everyone the report names by the report's rows."""
+    rows_by_key: dict[str, list[tuple[ParticipantIdentity, ReportedSession]]] = defaultdict(list)
+    for row in report.sessions:
+        # Raises ValueError for a row with neither e-mail nor participant id: it cannot be keyed.
+        identity = ParticipantIdentity(row.email, row.provider_participant_id, row.name)
+        rows_by_key[identity.key].append((identity, row))
+    for key, rows in rows_by_key.items():
+        previous = sightings.get(key)
+        sighting = _Sighting(key, rows[0][0].email)
+        if previous is not None:
+            sighting.names.extend(previous.names)
+        for identity, row in rows:
+            joined_at, left_at = require_utc(row.joined_at), require_utc(row.left_at)
+            sighting.see_name(joined_at, identity.name)
+            sighting.reported.append((joined_at, left_at))
+        sightings[key] = sighting
+
+
+# --- meeting boundaries --------------------------------------------------------------------
+
+
+def _actual_start(
+    ordered: Sequence[AttendanceEvent], reported: AttendanceReport | None, sightings: Iterable[_Sighting]
+) -> datetime | None:
+    started = [e.occurred_at for e in ordered if e.type is EventType.MEETING_STARTED]
+    if started:
+        return min(started)
+    if reported is not None and reported.actual_start is not None:
+        return require_utc(reported.actual_start)
+    return min((at for s in sightings for at in s.join_times), default=None)
+
+
+def _actual_end(
+    ordered: Sequence[AttendanceEvent], reported: AttendanceReport | None, sightings: Iterable[_Sighting]
+) -> datetime | None:
+    ended = [e.occurred_at for e in ordered if e.type is EventType.MEETING_ENDED]
+    if ended:
+        return max(ended)
+    if reported is None:
+        return None  # no end event and no report: the meeting is still live
+    if reported.actual_end is not None:
+        return require_utc(reported.actual_end)
+    return max((at for s in sightings for at in s.leave_times), default=None)
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The meeting's actual span; sessions are clipped to it."""
+
+    start: datetime | None
+    end: datetime | None  # None while live
+    as_of: datetime
+
+    @property
+    def counted_until(self) -> datetime:
+        return self.end if self.end is not None else self.as_of
+
+    def clip_start(self, moment: datetime) -> datetime:
+        return moment if self.start is None else max(moment, self.start)
+
+
+# --- pairing -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Paired:
+    closed: list[tuple[datetime, datetime]]
+    open_joins: list[datetime]
+
+
+def _compatible(join: _Edge, leave: _Edge) -> bool:
+    return join.session_key is None or leave.session_key is None or join.session_key == leave.session_key
+
+
+def _pair_greedily(
+    joins: list[_Edge], leaves: list[_Edge]
+) -> tuple[list[tuple[_Edge, _Edge]], list[_Edge], list[_Edge]]:
+    """Each leave, in time order, closes the earliest open compatible join at or before it.
+
+    Returns the pairs, the joins left open and the leaves that closed nothing.
+    """
+    open_joins = sorted(joins, key=_Edge.order)
+    pairs: list[tuple[_Edge, _Edge]] = []
+    unmatched_leaves: list[_Edge] = []
+    for leave in sorted(leaves, key=_Edge.order):
+        match = next(
+            (j for j in open_joins if j.at <= leave.at and _compatible(j, leave)),
+            None,
+        )
+        if match is None:
+            unmatched_leaves.append(leave)
+            continue
+        open_joins.remove(match)
+        pairs.append((match, leave))
+    return pairs, open_joins, unmatched_leaves
+
+
+def _pair(joins: Sequence[_Edge], leaves: Sequence[_Edge]) -> _Paired:
+    keyed_joins: dict[str, list[_Edge]] = defaultdict(list)
+    keyed_leaves: dict[str, list[_Edge]] = defaultdict(list)
+    rest_joins = [j for j in joins if j.session_key is None]
+    rest_leaves = [lv for lv in leaves if lv.session_key is None]
+    for join in joins:
+        if join.session_key is not None:
+            keyed_joins[join.session_key].append(join)
+    for leave in leaves:
+        if leave.session_key is not None:
+            keyed_leaves[leave.session_key].append(leave)
+
+    pairs: list[tuple[_Edge, _Edge]] = []
+    for key in sorted(keyed_joins.keys() | keyed_leaves.keys()):
+        key_pairs, key_open, key_unmatched = _pair_greedily(keyed_joins[key], keyed_leaves[key])
+        pairs.extend(key_pairs)
+        rest_joins.extend(key_open)
+        rest_leaves.extend(key_unmatched)
+    rest_pairs, still_open, _orphans = _pair_greedily(rest_joins, rest_leaves)
+    pairs.extend(rest_pairs)
+    return _Paired([(j.at, lv.at) for j, lv in pairs], [j.at for j in still_open])
+
+
+# --- one participant -----------------------------------------------------------------------
+
+
+def _listed_sessions(
+    closed: Sequence[tuple[datetime, datetime]], open_joins: Sequence[datetime], window: _Window
+) -> tuple[SessionSpan, ...]:
+    """The sessions clipped to the meeting, zero-length ones dropped, overlaps kept.
+
+    An open join is closed at the meeting's end, or stays open while the meeting is live.
+    """
+    spans: list[SessionSpan] = []
+    bounds: list[tuple[datetime, datetime | None]] = [*closed]
+    bounds.extend((joined, window.end) for joined in open_joins)
+    for joined, left in bounds:
+        start = window.clip_start(joined)
+        if left is None:
+            spans.append(SessionSpan(start, None))
+            continue
+        stop = left if window.end is None else min(left, window.end)
+        if stop > start:
+            spans.append(SessionSpan(start, stop))
+    spans.sort(key=lambda s: (s.joined_at, s.left_at is None, s.left_at or s.joined_at))
+    return tuple(spans)
+
+
+def _union_seconds(sessions: Iterable[SessionSpan], window: _Window) -> int:
+    """Length of the union of the sessions within the window, floored once to whole seconds."""
+    until = window.counted_until
+    intervals = sorted((s.joined_at, until if s.left_at is None else min(s.left_at, until)) for s in sessions)
+    total = timedelta(0)
+    covered_until: datetime | None = None
+    for joined, stop in intervals:
+        start = joined if covered_until is None else max(joined, covered_until)
+        if stop > start:
+            total += stop - start
+            covered_until = stop
+    return total // _ONE_SECOND
+
+
+def _participant(
+    sighting: _Sighting,
+    *,
+    window: _Window,
+    scheduled_start: datetime,
+    company: CompanyDomains,
+    invitee_name: str | None,
+    is_invited: bool,
+    min_attendance_seconds: int,
+) -> ParticipantAttendance:
+    paired = _pair(sighting.joins, sighting.leaves)
+    sessions = _listed_sessions([*paired.closed, *sighting.reported], paired.open_joins, window)
+    attended_seconds = _union_seconds(sessions, window)
+
+    first_join = min(sighting.join_times, default=None)
+    last_leave: datetime | None
+    if paired.open_joins and window.end is None:
+        last_leave = None  # still in the live meeting
+    else:
+        leave_times = sighting.leave_times
+        if paired.open_joins and window.end is not None:
+            leave_times.append(window.end)  # closed by the meeting's end
+        last_leave = max(leave_times, default=None)
+    late_seconds = 0 if first_join is None else max(0, (first_join - scheduled_start) // _ONE_SECOND)
+
+    return ParticipantAttendance(
+        key=sighting.key,
+        email=sighting.email,
+        name=sighting.latest_name or invitee_name,
+        classification=company.classify(sighting.email),
+        invited=is_invited,
+        attended_seconds=attended_seconds,
+        attended=attended_seconds >= min_attendance_seconds,
+        first_join=first_join,
+        last_leave=last_leave,
+        late_seconds=late_seconds,
+        sessions=sessions,
+    )
+
+
+def _invitee_names(invitees: Sequence[Invitee]) -> dict[str, str | None]:
+    """E-mail -> name; a repeated address keeps its first non-empty name."""
+    names: dict[str, str | None] = {}
+    for invitee in invitees:
+        if not invitee.email:
+            continue
+        name = invitee.name.strip() if invitee.name and invitee.name.strip() else None
+        if names.get(invitee.email) is None:
+            names[invitee.email] = name
+    return names
+
+
+def _never_joined(email: str, name: str | None, company: CompanyDomains) -> ParticipantAttendance:
+    return ParticipantAttendance(
+        key=email,
+        email=email,
+        name=name,
+        classification=company.classify(email),
+        invited=True,
+        attended_seconds=0,
+        attended=False,
+        first_join=None,
+        last_leave=None,
+        late_seconds=0,
+        sessions=(),
+    )
+
+
+def _participant_order(p: ParticipantAttendance) -> tuple[bool, datetime | None, str]:
+    # Those who joined, by first join then key; then everyone else (never joined), by key.
+    return (p.first_join is None, p.first_join, p.key)
