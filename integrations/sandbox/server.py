@@ -56,7 +56,11 @@ class RunningServer:
 
 
 def serve_in_thread(
-    app: Any, host: str = "127.0.0.1", ssl: TlsFiles | None = None, *, lifespan: Literal["auto", "on", "off"] = "off"
+    app: Any,
+    host: str = "127.0.0.1",
+    ssl: TlsFiles | None = None,
+    *,
+    lifespan: Literal["auto", "on", "off"] = "off",
 ) -> RunningServer:
     """Serve `app` on `host` at a free port in a daemon thread; block until it accepts connections."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -76,6 +76,7 @@ def _record_failure(db: Database, meeting: Meeting, exc: ProviderError, now: dat
                 "completeness": Completeness.PARTIAL.value,
                 "completeness_reason": f"no post-meeting report from the provider: {exc.code}: {exc.message}",
                 "reconcile_after": None,
+                "attendance_dirty": True,
             }
         else:
             wait = (

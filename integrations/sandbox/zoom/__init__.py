@@ -1,0 +1,40 @@
+"""Loopback Zoom emulator: OAuth, meetings API, reports, and a meeting player that sends webhooks."""
+
+from integrations.sandbox.zoom.app import create_zoom_emulator, emulator_state
+from integrations.sandbox.zoom.clock import ManualClock
+from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomUser
+from integrations.sandbox.zoom.player import (
+    End,
+    Join,
+    Leave,
+    MeetingPlayer,
+    PlaySummary,
+    ScriptError,
+    ScriptPerson,
+    Start,
+    TruthSession,
+    WebhookFaults,
+)
+from integrations.sandbox.zoom.state import ZoomEmulatorState
+from integrations.sandbox.zoom.webhooks import WebhookSender, zoom_signature
+
+__all__ = [
+    "End",
+    "Join",
+    "Leave",
+    "ManualClock",
+    "MeetingPlayer",
+    "PlaySummary",
+    "ScriptError",
+    "ScriptPerson",
+    "Start",
+    "TruthSession",
+    "WebhookFaults",
+    "WebhookSender",
+    "ZoomEmulatorConfig",
+    "ZoomEmulatorState",
+    "ZoomUser",
+    "create_zoom_emulator",
+    "emulator_state",
+    "zoom_signature",
+]

@@ -1,0 +1,53 @@
+"""What an emulated Zoom account looks like: credentials, licensed users, limits, webhook target."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from integrations.sandbox.zoom.clock import Clock, utc_now
+
+
+@dataclass(frozen=True)
+class ZoomUser:
+    """A licensed user of the account; `id` is Zoom's opaque user id."""
+
+    email: str
+    id: str
+    first_name: str = ""
+    last_name: str = ""
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+
+@dataclass(frozen=True)
+class ZoomEmulatorConfig:
+    account_id: str = "sandbox-account"
+    client_id: str = "sandbox-client-id"
+    client_secret: str = "sandbox-client-secret"  # noqa: S105 - sandbox credential, not a real secret
+    webhook_secret_token: str = "sandbox-webhook-secret"  # noqa: S105 - sandbox credential
+    users: tuple[ZoomUser, ...] = (ZoomUser("host@example.com", "u_host0001", "Sandbox", "Host"),)
+    token_expires_in: int = 3600
+    scope: str = "meeting:read:admin meeting:write:admin report:read:admin user:read:admin"
+    # The `api_url` field of the token answer; None means "this emulator's own origin".
+    api_url: str | None = None
+    daily_create_update_limit: int = 100
+    # Requests per second per account on /v2; None disables the check (as Zoom's plan-based QPS).
+    per_second_limit: int | None = None
+    page_token_ttl_seconds: int = 15 * 60
+    join_url_base: str = "https://sandbox.zoom.example"
+    webhook_target_url: str | None = None
+    # Seconds Zoom waits for a webhook answer (3 s on the real service).
+    webhook_answer_timeout: float = 3.0
+    # Delays before each retry; Zoom uses +5 min, +20 min, +60 min. Short here so a test can wait.
+    webhook_retry_delays: tuple[float, ...] = (0.0, 0.0, 0.0)
+    seed: int = 0
+    clock: Clock = field(default=utc_now, compare=False)
+
+    def user_by_ref(self, ref: str) -> ZoomUser | None:
+        """Resolve a `userId` path segment: an email, a user id, or `me` (the first user)."""
+        if ref == "me":
+            return self.users[0] if self.users else None
+        lowered = ref.lower()
+        return next((u for u in self.users if u.email.lower() == lowered or u.id == ref), None)

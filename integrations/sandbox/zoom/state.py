@@ -1,0 +1,210 @@
+"""Everything the emulated Zoom account holds, inspectable from tests.
+
+One lock guards it all: the ASGI server thread and a test (or the meeting player) touch it
+concurrently, and every operation is short.
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import secrets
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomUser
+from integrations.sandbox.zoom.faults import ApiFaults
+
+
+class TokenStatus(StrEnum):
+    VALID = "valid"
+    EXPIRED = "expired"
+    INVALID = "invalid"
+
+
+@dataclass
+class ParticipantSession:
+    """One join session as it truly happened (ground truth, and one row of the report)."""
+
+    participant_user_id: str  # per-meeting numeric id (webhook participant.user_id, report user_id)
+    participant_uuid: str
+    zoom_user_id: str  # Zoom user id; "" for guests and phone users
+    name: str
+    email: str  # "" for guests and phone users
+    device: str
+    joined_at: datetime
+    left_at: datetime | None = None
+
+
+@dataclass
+class MeetingInstance:
+    uuid: str
+    meeting_id: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    sessions: list[ParticipantSession] = field(default_factory=list)
+
+
+@dataclass
+class EmulatedMeeting:
+    id: int
+    uuid: str
+    host: ZoomUser
+    topic: str
+    type: int
+    start_time: datetime | None
+    duration: int
+    timezone: str
+    agenda: str
+    created_at: datetime
+    password: str
+    settings: dict[str, Any]
+    join_url: str
+    instances: list[MeetingInstance] = field(default_factory=list)
+
+    @property
+    def in_progress(self) -> bool:
+        return any(i.ended_at is None for i in self.instances)
+
+    @property
+    def status(self) -> str:
+        return "started" if self.in_progress else "waiting"
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    instance_uuid: str
+    offset: int
+    issued_at: datetime
+
+
+class ZoomEmulatorState:
+    def __init__(self, config: ZoomEmulatorConfig) -> None:
+        self.config = config
+        self.lock = threading.RLock()
+        self.faults = ApiFaults(config.seed)
+        self._random = random.Random(config.seed)  # noqa: S311 - reproducible ids, not security
+        self._tokens: dict[str, datetime] = {}
+        self.meetings: dict[int, EmulatedMeeting] = {}
+        self.deleted_meeting_ids: set[int] = set()
+        self._uuids_issued = 0
+        self._participant_ids_issued = 0
+        self._create_update_counts: dict[tuple[str, str], int] = {}
+        self._second_counts: dict[int, int] = {}
+        self._page_cursors: dict[str, PageCursor] = {}
+        self.token_requests = 0
+        # The latest /v2 requests as (method, raw path), for tests and the admin to inspect.
+        self.api_requests: deque[tuple[str, str]] = deque(maxlen=1000)
+
+    def now(self) -> datetime:
+        return self.config.clock()
+
+    # --- tokens -------------------------------------------------------------------------------
+
+    def issue_token(self) -> str:
+        with self.lock:
+            self.token_requests += 1
+            token = secrets.token_urlsafe(32)
+            self._tokens[token] = self.now() + timedelta(seconds=self.config.token_expires_in)
+            return token
+
+    def token_status(self, token: str) -> TokenStatus:
+        with self.lock:
+            expires_at = self._tokens.get(token)
+        if expires_at is None:
+            return TokenStatus.INVALID
+        return TokenStatus.VALID if self.now() < expires_at else TokenStatus.EXPIRED
+
+    def expire_all_tokens(self) -> None:
+        """Fault injection: every token issued so far is expired from now on."""
+        with self.lock:
+            now = self.now()
+            self._tokens = dict.fromkeys(self._tokens, now)
+
+    # --- identifiers --------------------------------------------------------------------------
+
+    def new_uuid(self) -> str:
+        """A base64-like instance uuid; every third starts with '/' and every third has '//'.
+
+        Zoom requires double URL-encoding for exactly those shapes, so clients must meet them.
+        """
+        with self.lock:
+            n = self._uuids_issued
+            self._uuids_issued += 1
+            raw = base64.b64encode(self._random.randbytes(16)).decode("ascii")
+        if n % 3 == 0:
+            return "/" + raw[1:]
+        if n % 3 == 1:
+            return raw[:6] + "//" + raw[8:]
+        return raw
+
+    def new_meeting_id(self) -> int:
+        with self.lock:
+            while True:
+                candidate = self._random.randrange(10**10, 10**11)
+                if candidate not in self.meetings and candidate not in self.deleted_meeting_ids:
+                    return candidate
+
+    def new_participant_user_id(self) -> str:
+        with self.lock:
+            self._participant_ids_issued += 1
+            return str(16778240 + self._participant_ids_issued)
+
+    def new_password(self) -> str:
+        with self.lock:
+            return f"{self._random.randrange(10**8):08d}"
+
+    # --- limits -------------------------------------------------------------------------------
+
+    def count_create_update(self, user: ZoomUser) -> bool:
+        """Count one create/update for `user` today (UTC); False once the daily limit is spent."""
+        with self.lock:
+            key = (user.id, self.now().date().isoformat())
+            used = self._create_update_counts.get(key, 0)
+            if used >= self.config.daily_create_update_limit:
+                return False
+            self._create_update_counts[key] = used + 1
+            return True
+
+    def count_this_second(self) -> bool:
+        """Count one /v2 call in the current second; False when over the per-second limit."""
+        limit = self.config.per_second_limit
+        if limit is None:
+            return True
+        with self.lock:
+            second = int(self.now().timestamp())
+            self._second_counts = {second: self._second_counts.get(second, 0) + 1}
+            return self._second_counts[second] <= limit
+
+    # --- meetings and instances ----------------------------------------------------------------
+
+    def meeting(self, meeting_id: int) -> EmulatedMeeting | None:
+        with self.lock:
+            return self.meetings.get(meeting_id)
+
+    def instance_by_uuid(self, uuid: str) -> MeetingInstance | None:
+        with self.lock:
+            for meeting in self.meetings.values():
+                for instance in meeting.instances:
+                    if instance.uuid == uuid:
+                        return instance
+            return None
+
+    def issue_page_token(self, instance_uuid: str, offset: int) -> str:
+        with self.lock:
+            token = secrets.token_urlsafe(24)
+            self._page_cursors[token] = PageCursor(instance_uuid, offset, self.now())
+            return token
+
+    def redeem_page_token(self, token: str) -> PageCursor | None:
+        with self.lock:
+            cursor = self._page_cursors.get(token)
+        if cursor is None:
+            return None
+        if self.now() - cursor.issued_at > timedelta(seconds=self.config.page_token_ttl_seconds):
+            return None
+        return cursor

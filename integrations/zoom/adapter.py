@@ -1,0 +1,137 @@
+"""`ZoomProvider`: the `MeetingProvider` port implemented on zoomus (Server-to-Server OAuth)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from integrations.base import (
+    AttendanceReport,
+    MeetingRequest,
+    ProviderError,
+    ProviderHealth,
+    ProviderMeeting,
+    ProviderNotFound,
+    ProviderRejected,
+    ProviderUnavailable,
+)
+from integrations.zoom import mapping
+from integrations.zoom.client import ZoomApi, ZoomCall
+from integrations.zoom.errors import ZOOM
+from integrations.zoom.settings import ZoomAdapterSettings
+from service.domain.meeting import ProviderName
+
+# A participants report longer than this many pages means a paging loop, not a meeting.
+_MAX_REPORT_PAGES = 1000
+
+
+def _json_object(response: requests.Response) -> Mapping[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ProviderUnavailable(ZOOM, f"unreadable answer (HTTP {response.status_code}, not JSON)") from exc
+    if not isinstance(body, dict):
+        raise ProviderUnavailable(ZOOM, "unreadable answer (JSON is not an object)")
+    return body
+
+
+def _meeting_id(provider_meeting_id: str) -> str:
+    if not provider_meeting_id.isdigit():
+        raise ProviderRejected(ZOOM, f"not a Zoom meeting id: {provider_meeting_id!r}")
+    return provider_meeting_id
+
+
+class ZoomProvider:
+    """Meetings hosted by the organizer's Zoom user (`users/{email}/meetings`).
+
+    Nothing touches the network until the first call; the zoomus client is built then.
+    """
+
+    name = ProviderName.ZOOM
+
+    def __init__(
+        self,
+        settings: ZoomAdapterSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._api = ZoomApi(settings, sleep=sleep, monotonic=monotonic, now=now)
+
+    def _meeting(self, meeting_id: str) -> ProviderMeeting:
+        response = self._api.call(lambda zc: zc.meeting.get(id=meeting_id), idempotent=True)
+        return self._provider_meeting(response)
+
+    @staticmethod
+    def _provider_meeting(response: requests.Response) -> ProviderMeeting:
+        try:
+            return mapping.provider_meeting(_json_object(response))
+        except ValueError as exc:
+            raise ProviderUnavailable(ZOOM, str(exc)) from exc
+
+    def create_meeting(self, request: MeetingRequest) -> ProviderMeeting:
+        fields = mapping.create_fields(request, self._settings)
+        host = request.organizer.email
+        response = self._api.call(lambda zc: zc.meeting.create(user_id=host, **fields), idempotent=False)
+        return self._provider_meeting(response)
+
+    def update_meeting(self, provider_meeting_id: str, request: MeetingRequest) -> ProviderMeeting:
+        meeting_id = _meeting_id(provider_meeting_id)
+        fields = mapping.schedule_fields(request, self._settings)
+        # PATCH changes the meeting in place (204); read it back for the current join data.
+        self._api.call(lambda zc: zc.meeting.update(id=meeting_id, **fields), idempotent=True)
+        return self._meeting(meeting_id)
+
+    def cancel_meeting(self, provider_meeting_id: str) -> None:
+        meeting_id = _meeting_id(provider_meeting_id)
+        try:
+            self._api.call(lambda zc: zc.meeting.delete(id=meeting_id), idempotent=True)
+        except ProviderNotFound:
+            return  # Already gone (deleted before, or a retry of a delete that went through).
+
+    def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport:
+        """The report for one instance (its uuid), or for the latest one (the numeric id)."""
+        ref = mapping.report_path_ref(instance or _meeting_id(provider_meeting_id))
+        detail = _json_object(
+            self._api.call(lambda zc: zc.report.get_request(f"/report/meetings/{ref}"), idempotent=True)
+        )
+        rows: list[Mapping[str, Any]] = []
+        page_token = ""
+        for _ in range(_MAX_REPORT_PAGES):
+            page = _json_object(self._api.call(self._participants_page(ref, page_token), idempotent=True))
+            participants = page.get("participants")
+            if isinstance(participants, list):
+                rows.extend(row for row in participants if isinstance(row, dict))
+            page_token = str(page.get("next_page_token") or "")
+            if not page_token:
+                break
+        else:
+            raise ProviderUnavailable(ZOOM, "participants report did not end after many pages")
+        try:
+            return mapping.attendance_report(detail, rows)
+        except ValueError as exc:
+            raise ProviderUnavailable(ZOOM, f"unreadable report ({exc})") from exc
+
+    def _participants_page(self, ref: str, page_token: str) -> ZoomCall:
+        params = {"page_size": self._settings.report_page_size, "next_page_token": page_token}
+
+        def call(zc: Any) -> requests.Response:
+            response: requests.Response = zc.report.get_request(
+                f"/report/meetings/{ref}/participants", params=params
+            )
+            return response
+
+        return call
+
+    def check_health(self) -> ProviderHealth:
+        try:
+            self._api.fetch_token()
+        except ProviderError as exc:
+            return ProviderHealth(token_obtainable=False, detail=f"{exc.code}: {exc.message}")
+        return ProviderHealth(token_obtainable=True)

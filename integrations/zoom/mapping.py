@@ -1,0 +1,101 @@
+"""Pure translation between salesmeet's requests/reports and Zoom's payloads (no I/O)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from integrations.base import AttendanceReport, MeetingRequest, ProviderMeeting, ReportedSession
+from integrations.zoom.settings import ZoomAdapterSettings
+from service.domain.meeting import require_utc
+
+SCHEDULED_MEETING = 2
+
+
+def meeting_settings(request: MeetingRequest, settings: ZoomAdapterSettings) -> dict[str, Any]:
+    return {
+        "waiting_room": settings.waiting_room,
+        "join_before_host": settings.join_before_host,
+        "meeting_invitees": [{"email": person.email} for person in request.attendees],
+    }
+
+
+def schedule_fields(request: MeetingRequest, settings: ZoomAdapterSettings) -> dict[str, Any]:
+    """The fields create and update share.
+
+    `start_time` is an aware UTC datetime: zoomus formats it as `%Y-%m-%dT%H:%M:%SZ` without
+    converting, so it must already be UTC for the `Z` to be true (the same instant, across DST).
+    """
+    fields: dict[str, Any] = {
+        "topic": request.title,
+        "start_time": require_utc(request.start),
+        "duration": request.duration_minutes,
+        "timezone": request.timezone,
+        "settings": meeting_settings(request, settings),
+    }
+    if request.agenda is not None:
+        fields["agenda"] = request.agenda
+    return fields
+
+
+def create_fields(request: MeetingRequest, settings: ZoomAdapterSettings) -> dict[str, Any]:
+    fields = {"type": SCHEDULED_MEETING, **schedule_fields(request, settings)}
+    if settings.passcode:
+        fields["password"] = f"{secrets.randbelow(10**8):08d}"
+    return fields
+
+
+def provider_meeting(body: Mapping[str, Any]) -> ProviderMeeting:
+    meeting_id = body.get("id")
+    join_url = body.get("join_url")
+    if not isinstance(meeting_id, int) or not isinstance(join_url, str):
+        raise ValueError("Zoom meeting answer lacks a numeric id or a join_url")
+    start_url = body.get("start_url")
+    extra = {"uuid": body["uuid"]} if isinstance(body.get("uuid"), str) else {}
+    return ProviderMeeting(
+        provider_meeting_id=str(meeting_id),
+        join_url=join_url,
+        start_url=start_url if isinstance(start_url, str) else None,
+        extra=extra,
+    )
+
+
+def report_path_ref(meeting_id_or_uuid: str) -> str:
+    """A meeting id or instance uuid as a path segment, under Zoom's double-encoding rule."""
+    once = quote(meeting_id_or_uuid, safe="")
+    if meeting_id_or_uuid.startswith("/") or "//" in meeting_id_or_uuid:
+        return quote(once, safe="")
+    return once
+
+
+def parse_zoom_time(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    return require_utc(datetime.fromisoformat(value))
+
+
+def reported_session(row: Mapping[str, Any]) -> ReportedSession | None:
+    """One report row; None for a row without usable times (Zoom leaves some blank)."""
+    joined_at = parse_zoom_time(row.get("join_time"))
+    left_at = parse_zoom_time(row.get("leave_time"))
+    if joined_at is None or left_at is None:
+        return None
+    email = str(row.get("user_email") or "").strip().lower() or None
+    # Zoom user id for signed-in users; the per-meeting participant id for guests and phones.
+    participant_id = str(row.get("id") or row.get("user_id") or "") or None
+    name = str(row.get("name") or "") or None
+    return ReportedSession(email, participant_id, name, joined_at, left_at)
+
+
+def attendance_report(detail: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]) -> AttendanceReport:
+    sessions = tuple(s for s in (reported_session(row) for row in rows) if s is not None)
+    return AttendanceReport(
+        actual_start=parse_zoom_time(detail.get("start_time")),
+        actual_end=parse_zoom_time(detail.get("end_time")),
+        sessions=tuple(
+            sorted(sessions, key=lambda s: (s.joined_at, s.email or "", s.provider_participant_id or ""))
+        ),
+    )

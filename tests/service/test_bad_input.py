@@ -1,0 +1,119 @@
+"""Bad input gets a clear 4xx with a stable code: never a 500, never a stack trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import RunningService, auth, meeting_body, running_service
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> RunningService:
+    url = f"sqlite:///{tmp_path_factory.mktemp('db')}/bad.db"
+    with running_service(url) as running:
+        yield running
+
+
+def fields(response: object) -> set[str]:
+    return {d["field"] for d in response.json()["details"]}  # type: ignore[attr-defined]
+
+
+def post(svc: RunningService, body: object) -> object:
+    return svc.client.post("/v1/meetings", json=body, headers=auth())
+
+
+def test_malformed_json(svc: RunningService) -> None:
+    r = svc.client.post(
+        "/v1/meetings", content=b'{"title": ', headers={**auth(), "content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.json() == {
+        "code": "malformed_json",
+        "message": "the request body is not valid JSON",
+        "details": [],
+    }
+
+
+def test_every_field_error_is_reported_at_once(svc: RunningService) -> None:
+    body = meeting_body(duration_minutes="long", timezone="Mars/Olympus", unknown=1, title="")
+    r = post(svc, body)
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert r.json()["code"] == "validation_error"  # type: ignore[attr-defined]
+    assert fields(r) == {"duration_minutes", "timezone", "unknown", "title"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"start": "2026-12-01T10:00:00"}, "start"),  # no offset: ambiguous instant
+        ({"start": "next tuesday"}, "start"),
+        ({"timezone": "../../etc/passwd"}, "timezone"),
+        ({"organizer": {"email": "not-an-email"}}, "organizer.email"),
+        ({"attendees": "bob"}, "attendees"),
+        ({"provider": "webex"}, "provider"),
+        ({"kind": "partner"}, "kind"),
+        ({"duration_minutes": 0}, "duration_minutes"),
+    ],
+)
+def test_field_errors(svc: RunningService, overrides: dict[str, object], field: str) -> None:
+    r = post(svc, meeting_body(**overrides))
+    assert r.status_code == 422, r.text  # type: ignore[attr-defined]
+    assert field in fields(r)
+
+
+def test_end_before_start(svc: RunningService) -> None:
+    body = meeting_body(end="2026-12-01T09:00:00+01:00")
+    del body["duration_minutes"]
+    r = post(svc, body)
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert r.json()["details"][0]["field"] == "end"  # type: ignore[attr-defined]
+
+
+def test_end_instead_of_duration(svc: RunningService) -> None:
+    body = meeting_body(end="2026-12-01T11:15:00+01:00", external_ref={"system": "x", "id": "end"})
+    del body["duration_minutes"]
+    r = post(svc, body)
+    assert r.status_code == 201, r.text  # type: ignore[attr-defined]
+    assert r.json()["duration_minutes"] == 75  # type: ignore[attr-defined]
+
+
+def test_organizer_must_be_internal(svc: RunningService) -> None:
+    r = post(svc, meeting_body(organizer={"email": "someone@customer.example"}))
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert r.json()["details"][0]["code"] == "organizer_not_internal"  # type: ignore[attr-defined]
+
+
+def test_body_must_be_an_object(svc: RunningService) -> None:
+    r = post(svc, [1, 2, 3])
+    assert r.status_code == 422  # type: ignore[attr-defined]
+
+
+def test_huge_bodies_are_refused(svc: RunningService) -> None:
+    big = meeting_body(agenda="x" * (2 * 1024 * 1024))
+    r = post(svc, big)
+    assert r.status_code == 413  # type: ignore[attr-defined]
+    assert r.json()["code"] == "payload_too_large"  # type: ignore[attr-defined]
+
+    def chunks():  # no Content-Length: counted as it streams
+        for _ in range(40):
+            yield b"x" * 65536
+
+    r = svc.client.post(
+        "/v1/meetings", content=chunks(), headers={**auth(), "content-type": "application/json"}
+    )
+    assert r.status_code == 413
+
+
+def test_unknown_meeting_and_route(svc: RunningService) -> None:
+    r = svc.client.get("/v1/meetings/does-not-exist", headers=auth())
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    r = svc.client.get("/v1/nothing-here", headers=auth())
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
+    r = svc.client.put("/v1/meetings", headers=auth())
+    assert r.status_code == 405 and r.json()["code"] == "method_not_allowed"
+
+
+def test_wrong_types_in_query(svc: RunningService) -> None:
+    r = svc.client.get("/v1/meetings", params={"limit": "many", "from": "yesterday"}, headers=auth())
+    assert r.status_code == 422
+    assert fields(r) == {"limit", "from"}
