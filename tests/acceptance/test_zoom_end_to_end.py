@@ -1,0 +1,187 @@
+"""Zoom end to end: the CRM creates a meeting, Zoom plays it with lossy webhooks, the report repairs
+what was lost, and the attendance record equals what really happened, to the second."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from integrations.sandbox.zoom.config import ZoomEmulatorConfig
+from integrations.sandbox.zoom.player import (
+    End,
+    Join,
+    Leave,
+    MeetingPlayer,
+    PlaySummary,
+    ScriptPerson,
+    Start,
+    Step,
+    TruthSession,
+    WebhookFaults,
+)
+from integrations.sandbox.zoom.webhooks import WebhookSender
+from tests.support import RunningService, auth, meeting_body, running_service
+
+SCHEDULED = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+HOST = ScriptPerson("Hanna Host", "host@acme.example", "u_sandbox0000")
+BOB = ScriptPerson("Bob Buyer", "Bob@Customer.Example")
+CARLA = ScriptPerson("Carla Colleague", "carla@eu.acme.example")
+PHONE = ScriptPerson("+49 30 ****123")
+LURKER = ScriptPerson("Lars Late", "lars@customer.example")
+
+
+def at(minutes: float) -> datetime:
+    return SCHEDULED + timedelta(seconds=round(minutes * 60))
+
+
+# The host starts 2 minutes late; rejoins, a second device overlapping the first, a phone dial-in,
+# someone still connected when the host ends the meeting, someone who stays 40 s.
+SCRIPT: Sequence[Step] = (
+    Start(at(2)),
+    Join(at(2), HOST),
+    Join(at(3.25), BOB),
+    Join(at(4), CARLA),
+    Join(at(5), PHONE, device="phone"),
+    Leave(at(11), BOB),
+    Join(at(12.5), BOB),
+    Join(at(14), BOB, device="mobile"),
+    Leave(at(20), BOB, device="mobile"),
+    Leave(at(21), CARLA),
+    Join(at(22), LURKER),
+    Leave(at(22 + 40 / 60), LURKER),
+    Leave(at(25), PHONE, device="phone"),
+    Join(at(26), CARLA),
+    Leave(at(33), HOST),
+    End(at(34.5)),
+)
+
+
+@pytest.fixture
+def svc(database_url: str) -> Iterator[RunningService]:
+    with running_service(database_url) as running:
+        yield running
+
+
+def play(svc: RunningService, meeting: dict[str, object], faults: WebhookFaults) -> PlaySummary:
+    sender = WebhookSender(f"{svc.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token)
+    with sender:
+        return MeetingPlayer(svc.zoom, sender, faults).play(int(str(meeting["provider_meeting_id"])), SCRIPT)
+
+
+def union_seconds(sessions: Sequence[TruthSession], start: datetime, end: datetime) -> int:
+    """Independent of the engine: count covered seconds on a per-second grid (all times are whole seconds)."""
+    covered: set[int] = set()
+    for s in sessions:
+        lo, hi = max(s.joined_at, start), min(s.left_at, end)
+        covered.update(range(int(lo.timestamp()), int(hi.timestamp())))
+    return len(covered)
+
+
+def assert_matches_ground_truth(
+    svc: RunningService, meeting_id: str, summary: PlaySummary
+) -> dict[str, object]:
+    record = svc.client.get(f"/v1/meetings/{meeting_id}/attendance", headers=auth()).json()
+    start, end = at(2), at(34.5)
+    assert record["completeness"] == "reconciled"
+    assert record["actual_start"] == start.isoformat().replace("+00:00", "Z")
+    assert record["actual_end"] == end.isoformat().replace("+00:00", "Z")
+    assert record["actual_duration_seconds"] == 32 * 60 + 30
+    by_key = {p["email"] or f"id:{p['name']}": p for p in record["participants"]}
+    for key, truth in summary.ground_truth.items():
+        participant = next(
+            p
+            for p in record["participants"]
+            if (p["email"] == key) or (p["email"] is None and key.startswith("id:"))
+        )
+        assert participant["attended_seconds"] == union_seconds(truth, start, end), key
+        first_join = min(s.joined_at for s in truth)
+        assert participant["first_join"] == first_join.isoformat().replace("+00:00", "Z"), key
+        assert participant["late_seconds"] == max(0, int((first_join - SCHEDULED).total_seconds())), key
+    joined = [p for p in record["participants"] if p["sessions"]]
+    assert len(joined) == len(summary.ground_truth)
+    assert all(
+        p["attended_seconds"] == 0 and p["invited"] for p in record["participants"] if not p["sessions"]
+    )
+    return by_key
+
+
+def test_lossy_shuffled_webhooks_are_repaired_by_the_report(svc: RunningService) -> None:
+    meeting = svc.client.post(
+        "/v1/meetings",
+        json=meeting_body(
+            start=SCHEDULED.isoformat(),
+            duration_minutes=30,
+            attendees=[
+                {"email": "bob@customer.example"},
+                {"email": "carla@eu.acme.example"},
+                {"email": "no.show@x.example"},
+            ],
+        ),
+        headers=auth(),
+    ).json()
+    summary = play(
+        svc, meeting, WebhookFaults(drop_rate=0.2, duplicate_rate=0.2, late_rate=0.1, shuffle=True, seed=7)
+    )
+    assert summary.dropped, "the fault plan must really drop deliveries"
+    assert len(summary.sent) > len(summary.events) - len(summary.dropped), "and really duplicate some"
+
+    svc.runtime.worker.drain()
+    live = svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
+    assert live["completeness"] == "live"
+
+    # Reconciliation: after meeting.ended (or, if that was dropped, the sweep for unannounced ends).
+    svc.runtime.worker.run_periodic(force=True)
+    svc.runtime.worker.drain()
+    by_key = assert_matches_ground_truth(svc, meeting["id"], summary)
+
+    bob = by_key["bob@customer.example"]
+    assert bob["classification"] == "external" and bob["invited"] is True
+    # Bob: 3:15-11:00, then 12:30 until the end at 34:30, with 14:00-20:00 on a second device (counted once).
+    assert bob["attended_seconds"] == (7 * 60 + 45) + 22 * 60
+    assert len(bob["sessions"]) == 3
+    assert by_key["lars@customer.example"]["attended"] is False  # 40 s < 60 s
+    assert by_key["no.show@x.example"]["attended_seconds"] == 0
+    phone = next(
+        p
+        for p in svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()[
+            "participants"
+        ]
+        if p["email"] is None
+    )
+    assert phone["classification"] == "unidentified" and phone["attended_seconds"] == 20 * 60
+    host = by_key["host@acme.example"]
+    assert host["attended_seconds"] == 31 * 60
+    assert host["late_seconds"] == 120
+    meeting_now = svc.client.get(f"/v1/meetings/{meeting['id']}", headers=auth()).json()
+    assert meeting_now["status"] == "ended"
+
+
+def test_every_webhook_lost_the_report_alone_gives_the_record(svc: RunningService) -> None:
+    meeting = svc.client.post(
+        "/v1/meetings", json=meeting_body(start=SCHEDULED.isoformat(), duration_minutes=30), headers=auth()
+    ).json()
+    summary = play(svc, meeting, WebhookFaults(drop_rate=1.0, seed=1))
+    assert len(summary.dropped) == len(summary.events)
+    svc.runtime.worker.drain()
+    svc.runtime.worker.run_periodic(force=True)  # the sweep finds a meeting whose end was never announced
+    svc.runtime.worker.drain()
+    assert_matches_ground_truth(svc, meeting["id"], summary)
+
+
+def test_duplicates_and_any_order_without_loss_give_the_truth_before_reconciliation(
+    svc: RunningService,
+) -> None:
+    meeting = svc.client.post(
+        "/v1/meetings", json=meeting_body(start=SCHEDULED.isoformat(), duration_minutes=30), headers=auth()
+    ).json()
+    summary = play(svc, meeting, WebhookFaults(duplicate_rate=0.5, shuffle=True, seed=3))
+    assert not summary.dropped
+    svc.runtime.worker.drain()
+    record = svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
+    assert record["completeness"] == "live"
+    start, end = at(2), at(34.5)
+    for p in record["participants"]:
+        if p["email"] in summary.ground_truth:
+            assert p["attended_seconds"] == union_seconds(summary.ground_truth[p["email"]], start, end)
