@@ -130,7 +130,21 @@ def _sandbox_users(config: AppConfig) -> tuple[ZoomUser, ...]:
     return tuple(seen.values())
 
 
+class StartupError(RuntimeError):
+    """The service cannot start with this configuration; the message says what to change."""
+
+
+# Adapters that exist in this release; the config file already describes all three providers.
+SUPPORTED_PROVIDERS = (ProviderName.ZOOM,)
+
+
 def build_runtime(config: AppConfig, settings: Settings, *, clock: Clock = _utc_now) -> Runtime:
+    for name in config.enabled_providers():
+        if name not in SUPPORTED_PROVIDERS:
+            raise StartupError(
+                f"providers.{name.value}: this release has no {name.value} adapter yet; set enabled: false "
+                "(and route its meetings to an available provider)"
+            )
     db = Database(create_database_engine(settings.database_url))
     providers: dict[ProviderName, tuple[MeetingProvider, int]] = {}
     decoders: dict[str, EventDecoder] = {}

@@ -13,10 +13,10 @@ import typer
 import uvicorn
 
 from service.api.app import create_app
-from service.bootstrap import build_runtime
+from service.bootstrap import Runtime, StartupError, build_runtime
 from service.config import AppConfig, ConfigError, ConfigIssue, hash_api_key, load_config
 from service.logging import configure_logging
-from service.settings import Settings, missing_secrets, redact_url
+from service.settings import MissingSecretError, Settings, missing_secrets, redact_url
 from service.storage import inbox_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
 
@@ -57,6 +57,17 @@ def _load(config_path: Path | None) -> tuple[Settings, AppConfig]:
         raise typer.Exit(2)
     configure_logging(json_format=settings.log_format == "json", level=settings.log_level)
     return settings, config
+
+
+def _build(app_config: AppConfig, settings: Settings) -> Runtime:
+    """Wire the service and bring its database schema up to date, or exit with the reason."""
+    try:
+        runtime = build_runtime(app_config, settings)
+    except (StartupError, MissingSecretError) as exc:
+        typer.echo(f"cannot start: {exc}", err=True)
+        raise typer.Exit(2) from None
+    upgrade_database(runtime.db.engine)
+    return runtime
 
 
 @config_app.command("check")
@@ -144,8 +155,7 @@ def serve(
 ) -> None:
     """Run the API, webhooks and dashboard (and, on SQLite, the background work)."""
     settings, app_config = _load(config)
-    runtime = build_runtime(app_config, settings)
-    upgrade_database(runtime.db.engine)
+    runtime = _build(app_config, settings)
     run_worker = worker if worker is not None else runtime.db.dialect == "sqlite"
     try:
         uvicorn.run(
@@ -163,8 +173,7 @@ def serve(
 def worker_command(config: ConfigOption = None) -> None:
     """Background work only: inbox processing, attendance, reconciliation (scale-out next to `serve`)."""
     settings, app_config = _load(config)
-    runtime = build_runtime(app_config, settings)
-    upgrade_database(runtime.db.engine)
+    runtime = _build(app_config, settings)
 
     def stop(_signum: int, _frame: object) -> None:
         runtime.worker.stop(timeout=0)
