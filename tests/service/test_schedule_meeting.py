@@ -1,0 +1,139 @@
+"""The scheduling use case with test-double providers: routing, explicit fallback, and what is recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from integrations.base import (
+    AttendanceReport,
+    MeetingRequest,
+    ProviderError,
+    ProviderHealth,
+    ProviderMeeting,
+    ProviderUnavailable,
+)
+from service.domain.meeting import CompanyDomains, ExternalRef, MeetingKind, Person, ProviderName, Schedule
+from service.domain.routing import RouteCondition, RouteRule, RoutingTable
+from service.errors import ProviderFailed, ProviderNotConfigured
+from service.storage.database import Database, create_database_engine, upgrade_database
+from service.usecases.provider_registry import ProviderRegistry
+from service.usecases.schedule_meeting import AttendeeInput, MeetingInput, MeetingScheduler
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeProvider:
+    """A provider that records what it was asked and fails when told to."""
+
+    name: ProviderName
+    fail_with: ProviderError | None = None
+    created: list[MeetingRequest] = field(default_factory=list)
+
+    def create_meeting(self, request: MeetingRequest) -> ProviderMeeting:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.created.append(request)
+        return ProviderMeeting(
+            f"{self.name.value}-{len(self.created)}", f"https://{self.name.value}.example/j/1"
+        )
+
+    def update_meeting(self, provider_meeting_id: str, request: MeetingRequest) -> ProviderMeeting:
+        return ProviderMeeting(provider_meeting_id, f"https://{self.name.value}.example/j/1")
+
+    def cancel_meeting(self, provider_meeting_id: str) -> None:
+        return None
+
+    def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport:
+        return AttendanceReport(None, None, ())
+
+    def check_health(self) -> ProviderHealth:
+        return ProviderHealth(True)
+
+
+ROUTING = RoutingTable(
+    rules=(
+        RouteRule(RouteCondition(kind=MeetingKind.CUSTOMER), ProviderName.TEAMS, fallback=ProviderName.ZOOM),
+        RouteRule(RouteCondition(organizer_domains=("emea.acme.example",)), ProviderName.MEET),
+    ),
+    default=ProviderName.ZOOM,
+)
+
+
+@pytest.fixture
+def db(database_url: str) -> Database:
+    engine = create_database_engine(database_url)
+    upgrade_database(engine)
+    yield Database(engine)
+    engine.dispose()
+
+
+def scheduler(db: Database, *providers: FakeProvider) -> MeetingScheduler:
+    registry = ProviderRegistry({p.name: (p, 4) for p in providers})
+    return MeetingScheduler(db, registry, ROUTING, CompanyDomains.of(["acme.example"]), lambda: NOW)
+
+
+def draft(
+    organizer: str = "ann@acme.example", attendees: tuple[str, ...] = ("bob@customer.example",)
+) -> MeetingInput:
+    return MeetingInput(
+        title="Call",
+        agenda=None,
+        kind=None,
+        schedule=Schedule(datetime(2026, 12, 1, 9, tzinfo=UTC), 30, "Europe/Berlin"),
+        organizer=Person(organizer),
+        attendees=tuple(AttendeeInput(a, None, True) for a in attendees),
+        external_ref=ExternalRef("crm", organizer + "/".join(attendees)),
+        provider=None,
+    )
+
+
+def test_routing_rules_choose_the_provider(db: Database) -> None:
+    zoom, teams, meet = (
+        FakeProvider(ProviderName.ZOOM),
+        FakeProvider(ProviderName.TEAMS),
+        FakeProvider(ProviderName.MEET),
+    )
+    s = scheduler(db, zoom, teams, meet)
+    assert s.create(draft())[0].provider is ProviderName.TEAMS  # customer meeting
+    assert s.create(draft("eve@emea.acme.example", ()))[0].provider is ProviderName.MEET
+    assert s.create(draft(attendees=("carl@acme.example",)))[0].provider is ProviderName.ZOOM  # default
+
+
+def test_an_explicit_fallback_switches_and_records_why(db: Database) -> None:
+    zoom = FakeProvider(ProviderName.ZOOM)
+    teams = FakeProvider(
+        ProviderName.TEAMS, fail_with=ProviderUnavailable(ProviderName.TEAMS, "503 from Graph")
+    )
+    meeting, created = scheduler(db, zoom, teams).create(draft())
+    assert created and meeting.provider is ProviderName.ZOOM
+    assert [(a.provider, a.error_code) for a in meeting.attempts] == [
+        (ProviderName.TEAMS, "provider_unavailable")
+    ]
+    assert "503 from Graph" in meeting.attempts[0].message
+    assert len(zoom.created) == 1
+
+
+def test_without_a_fallback_a_failure_is_reported_never_switched(db: Database) -> None:
+    zoom = FakeProvider(ProviderName.ZOOM)
+    meet = FakeProvider(ProviderName.MEET, fail_with=ProviderUnavailable(ProviderName.MEET, "down"))
+    with pytest.raises(ProviderFailed) as failure:
+        scheduler(db, zoom, meet).create(draft("eve@emea.acme.example", ()))
+    assert failure.value.code == "provider_unavailable"
+    assert zoom.created == []
+
+
+def test_a_rule_naming_a_provider_that_is_not_running_is_a_clear_error(db: Database) -> None:
+    with pytest.raises(ProviderNotConfigured):
+        scheduler(db, FakeProvider(ProviderName.ZOOM)).create(draft("eve@emea.acme.example", ()))
+
+
+def test_the_provider_receives_the_utc_instant_and_every_attendee(db: Database) -> None:
+    zoom = FakeProvider(ProviderName.ZOOM)
+    scheduler(db, zoom).create(draft(attendees=("carl@acme.example", "Dora@Acme.Example")))
+    request = zoom.created[0]
+    assert request.start == datetime(2026, 12, 1, 9, tzinfo=UTC)
+    assert [p.email for p in request.attendees] == ["carl@acme.example", "dora@acme.example"]
