@@ -43,9 +43,8 @@ def _print_issues(path: Path, issues: list[ConfigIssue]) -> None:
         typer.echo(f"  {where}: {issue.location}: {issue.message}", err=True)
 
 
-def _load(config_path: Path | None) -> tuple[Settings, AppConfig]:
-    settings = Settings()
-    path = config_path or settings.config
+def _checked_config(settings: Settings, path: Path) -> AppConfig:
+    """The config file, valid and with every secret it needs set; otherwise print why and exit 2."""
     try:
         config = load_config(path)
     except ConfigError as exc:
@@ -55,6 +54,12 @@ def _load(config_path: Path | None) -> tuple[Settings, AppConfig]:
     if issues:
         _print_issues(path, issues)
         raise typer.Exit(2)
+    return config
+
+
+def _load(config_path: Path | None) -> tuple[Settings, AppConfig]:
+    settings = Settings()
+    config = _checked_config(settings, config_path or settings.config)
     configure_logging(json_format=settings.log_format == "json", level=settings.log_level)
     return settings, config
 
@@ -77,15 +82,7 @@ def config_check(
     """Report every mistake in the config file with its place; exit 2 when there is one."""
     settings = Settings()
     target = path or settings.config
-    try:
-        config = load_config(target)
-    except ConfigError as exc:
-        _print_issues(target, exc.issues)
-        raise typer.Exit(2) from None
-    issues = missing_secrets(config, settings)
-    if issues:
-        _print_issues(target, issues)
-        raise typer.Exit(2)
+    config = _checked_config(settings, target)
     enabled = ", ".join(p.value for p in config.enabled_providers()) or "none"
     typer.echo(f"{target}: OK (providers: {enabled}; {len(config.api_keys)} API key(s))")
 

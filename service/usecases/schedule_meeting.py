@@ -18,6 +18,7 @@ import structlog
 
 from integrations.base import MeetingRequest, ProviderError, ProviderMeeting, ProviderRateLimited
 from service.domain.meeting import (
+    Attendee,
     CompanyDomains,
     ExternalRef,
     Meeting,
@@ -137,15 +138,8 @@ class MeetingScheduler:
                     return existing, False
                 # The claim vanished (its provider call failed): try to claim it ourselves.
 
-        request = MeetingRequest(
-            title=data.title,
-            agenda=data.agenda,
-            start=data.schedule.start,
-            duration_minutes=data.schedule.duration_minutes,
-            timezone=data.schedule.timezone,
-            organizer=data.organizer,
-            attendees=tuple(Person(a.email, a.name) for a in attendees),
-            idempotency_key=meeting_id,
+        request = _provider_request(
+            data.title, data.agenda, data.schedule, data.organizer, attendees, idempotency_key=meeting_id
         )
         fallback = choice.fallback if choice else None
         try:
@@ -246,14 +240,12 @@ class MeetingScheduler:
             schedule=changes.schedule or meeting.schedule,
             attendees=attendees,
         )
-        request = MeetingRequest(
-            title=updated.title,
-            agenda=updated.agenda,
-            start=updated.schedule.start,
-            duration_minutes=updated.schedule.duration_minutes,
-            timezone=updated.schedule.timezone,
-            organizer=updated.organizer,
-            attendees=tuple(Person(a.email, a.name) for a in attendees),
+        request = _provider_request(
+            updated.title,
+            updated.agenda,
+            updated.schedule,
+            updated.organizer,
+            attendees,
             idempotency_key=meeting.id,
         )
         provider_meeting_id = meeting.provider_meeting_id
@@ -309,10 +301,27 @@ class MeetingScheduler:
         return self.get(meeting_id)
 
 
+def _provider_request(
+    title: str,
+    agenda: str | None,
+    schedule: Schedule,
+    organizer: Person,
+    attendees: Sequence[Attendee],
+    *,
+    idempotency_key: str,
+) -> MeetingRequest:
+    return MeetingRequest(
+        title=title,
+        agenda=agenda,
+        start=schedule.start,
+        duration_minutes=schedule.duration_minutes,
+        timezone=schedule.timezone,
+        organizer=organizer,
+        attendees=tuple(Person(a.email, a.name) for a in attendees),
+        idempotency_key=idempotency_key,
+    )
+
+
 def _as_app_error(exc: ProviderError) -> ProviderFailed:
     retry_after = exc.retry_after if isinstance(exc, ProviderRateLimited) else None
     return ProviderFailed(exc.code, exc.message, provider=exc.provider.value, retry_after=retry_after)
-
-
-def attendee_inputs(items: Sequence[tuple[str, str | None, bool]]) -> tuple[AttendeeInput, ...]:
-    return tuple(AttendeeInput(e, n, r) for e, n, r in items)
