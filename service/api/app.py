@@ -41,9 +41,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
     )
     app.state.services = runtime.services
     install_error_handlers(app)
-    app.include_router(meetings.router)
-    app.include_router(admin.router)
-    app.include_router(health.router)
+    # Webhooks first: routes are matched in order, and a join storm is the hot path.
     if runtime.zoom is not None:
         app.include_router(
             zoom_webhook_router(
@@ -52,5 +50,8 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
                 tolerance_seconds=runtime.zoom.tolerance_seconds,
             )
         )
+    app.include_router(meetings.router)
+    app.include_router(admin.router)
+    app.include_router(health.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app
