@@ -24,6 +24,10 @@ def redact_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) ->
     return event
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(*, json_format: bool, level: str = "INFO") -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.basicConfig(
@@ -42,6 +46,7 @@ def configure_logging(*, json_format: bool, level: str = "INFO") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # sys.stderr is looked up per logger, not bound once: a redirected stream is always honoured.
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )

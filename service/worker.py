@@ -60,6 +60,8 @@ class Worker:
         while True:
             n = process_inbox_batch(self._db, self._decoders, self._policy, self._clock(), self._batch_size)
             handled += n
+            # Records follow the inbox batch by batch, so a long join storm does not leave them stale.
+            refresh_dirty_meetings(self._db, self._policy, self._clock())
             if n < self._batch_size:
                 break
         while refresh_dirty_meetings(self._db, self._policy, self._clock()) > 0:

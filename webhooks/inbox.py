@@ -48,6 +48,7 @@ class InboxWriter:
 
     async def start(self) -> None:
         if self._task is None:
+            self._stopping = False  # a writer stopped once may be started again (a new lifespan)
             self._wakeup = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="inbox-writer")
 
@@ -95,9 +96,15 @@ class InboxWriter:
                 if not p.done.done():
                     p.done.set_exception(exc)
             return
+        # A key that was new is new for its first sender only; the identical copies that shared
+        # its batch are duplicates, as they would have been one batch later.
+        answered: set[tuple[str, str]] = set()
         for p in batch:
+            key = (p.delivery.provider, p.delivery.delivery_key)
+            is_new = key in new_keys and key not in answered
+            answered.add(key)
             if not p.done.done():
-                p.done.set_result((p.delivery.provider, p.delivery.delivery_key) in new_keys)
+                p.done.set_result(is_new)
 
     def _write(self, deliveries: list[Delivery]) -> set[tuple[str, str]]:
         unique: dict[tuple[str, str], Delivery] = {}

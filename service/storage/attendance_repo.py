@@ -21,6 +21,8 @@ def insert_events(conn: Connection, events: Sequence[AttendanceEvent], delivery_
     """Store events once per (provider, meeting, event key); returns how many were new."""
     if not events:
         return 0
+    # One global order for inserts: two workers inserting overlapping events never deadlock.
+    events = sorted(events, key=lambda e: (e.provider.value, e.provider_meeting_id, e.event_key))
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = (
         dialect.insert(attendance_events)

@@ -98,7 +98,16 @@ def process_inbox_batch(
             if meeting_id is None:
                 meeting_id = _record_discovered_meeting(conn, sample, policy, now)
             meetings_repo.mark_dirty(conn, meeting_id, now)
-        return len(batch)
+    # After the commit, so the line never reports work that was rolled back. One line per batch
+    # shows how several workers share the inbox.
+    log.info(
+        "inbox.batch_applied",
+        deliveries=len(batch),
+        done=len(done),
+        first_id=batch[0].id,
+        last_id=batch[-1].id,
+    )
+    return len(batch)
 
 
 def _record_discovered_meeting(
@@ -127,7 +136,13 @@ def refresh_dirty_meetings(db: Database, policy: AttendancePolicy, now: datetime
     with db.write() as conn:
         ids = meetings_repo.claim_dirty(conn, limit)
         for meeting_id in ids:
-            refresh_meeting(conn, meeting_id, policy, now)
+            try:
+                with conn.begin_nested():
+                    refresh_meeting(conn, meeting_id, policy, now)
+            except Exception as exc:  # one bad meeting must not hold back the others
+                log.error("attendance.refresh_failed", meeting_id=meeting_id, error=repr(exc), exc_info=exc)
+                # Still dirty, but behind the others: retried on a later round.
+                meetings_repo.update_meeting_fields(conn, meeting_id, {"updated_at": now})
         return len(ids)
 
 
@@ -153,15 +168,26 @@ def refresh_meeting(conn: Connection, meeting_id: str, policy: AttendancePolicy,
     invitees = [Invitee(a.email, a.name) for a in meeting.attendees]
     if meeting.organizer.email and all(i.email != meeting.organizer.email for i in invitees):
         invitees.append(Invitee(meeting.organizer.email, meeting.organizer.name))
-    record = compute_attendance(
-        scheduled_start=meeting.schedule.start,
-        invitees=invitees,
-        events=events,
-        reported=reported,
-        company=policy.company,
-        min_attendance_seconds=policy.min_attendance_seconds,
-        as_of=now,
-    )
+
+    def attendance_against(scheduled_start: datetime) -> AttendanceRecord:
+        return compute_attendance(
+            scheduled_start=scheduled_start,
+            invitees=invitees,
+            events=events,
+            reported=reported,
+            company=policy.company,
+            min_attendance_seconds=policy.min_attendance_seconds,
+            as_of=now,
+        )
+
+    record = attendance_against(meeting.schedule.start)
+    actual_start = record.actual_start
+    if meeting.origin is MeetingOrigin.PROVIDER and actual_start not in (None, meeting.schedule.start):
+        # Nobody scheduled a discovered meeting: lateness is measured from its actual start. Its
+        # stored start only follows the events seen so far, so measuring from it would make
+        # late_seconds depend on the order in which deliveries were processed.
+        assert actual_start is not None
+        record = attendance_against(actual_start)
     attendance_repo.write_participants(conn, meeting_id, record.participants)
     values: dict[str, object] = {
         "actual_start": record.actual_start,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -98,8 +99,16 @@ def test_db_upgrade_creates_the_sqlite_file(tmp_path: Path, monkeypatch: pytest.
     assert status.output.splitlines() == ["pending: 0", "done: 0", "parked: 0"]
 
 
-def test_logs_never_carry_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def json_logging(capsys: pytest.CaptureFixture[str]) -> Iterator[None]:
     configure_logging(json_format=True)
+    yield
+    # The configured logger holds pytest's captured stderr, which closes after this test.
+    structlog.reset_defaults()
+
+
+@pytest.mark.usefixtures("json_logging")
+def test_logs_never_carry_secrets(capsys: pytest.CaptureFixture[str]) -> None:
     structlog.get_logger("t").info(
         "provider.token",
         client_secret="abc123",

@@ -199,5 +199,7 @@ def test_admin_sees_zoom_credential_health(svc: RunningService) -> None:
 
 def test_the_openapi_document_describes_the_api(svc: RunningService) -> None:
     spec = svc.client.get("/openapi.json").json()
-    assert {"/v1/meetings", "/v1/meetings/{meeting_id}", "/v1/meetings/{meeting_id}/attendance"} <= set(spec["paths"])
+    assert {"/v1/meetings", "/v1/meetings/{meeting_id}", "/v1/meetings/{meeting_id}/attendance"} <= set(
+        spec["paths"]
+    )
     assert svc.client.get("/docs").status_code == 200
