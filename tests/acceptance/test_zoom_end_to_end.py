@@ -185,3 +185,22 @@ def test_duplicates_and_any_order_without_loss_give_the_truth_before_reconciliat
     for p in record["participants"]:
         if p["email"] in summary.ground_truth:
             assert p["attended_seconds"] == union_seconds(summary.ground_truth[p["email"]], start, end)
+
+
+def test_zoom_validates_the_endpoint_and_admin_sees_the_last_webhook(svc: RunningService) -> None:
+    providers = svc.client.get("/v1/admin/providers", headers=auth("test-admin-key")).json()
+    assert providers[0]["last_webhook_at"] is None
+    sender = WebhookSender(f"{svc.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token)
+    with sender:
+        assert sender.send_url_validation().accepted
+    forged = WebhookSender(f"{svc.url}/webhooks/zoom", "not-the-secret")
+    with forged:
+        refused = forged.send_url_validation()
+    assert not refused.accepted and refused.status == 401  # the handshake is verified first too
+
+    meeting = svc.client.post(
+        "/v1/meetings", json=meeting_body(start=SCHEDULED.isoformat(), duration_minutes=30), headers=auth()
+    ).json()
+    play(svc, meeting, WebhookFaults())
+    providers = svc.client.get("/v1/admin/providers", headers=auth("test-admin-key")).json()
+    assert providers[0]["last_webhook_at"] is not None
