@@ -17,12 +17,14 @@ from service.storage.tables import attendance_events, participant_attendance, re
 PARTICIPANT_EVENTS = (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
 
 
-def insert_events(conn: Connection, events: Sequence[AttendanceEvent], delivery_id: int | None) -> int:
-    """Store events once per (provider, meeting, event key); returns how many were new."""
+def insert_events(conn: Connection, events: Sequence[tuple[AttendanceEvent, int | None]]) -> int:
+    """Store (event, delivery id) pairs once per (provider, meeting, event key); returns how many were new."""
     if not events:
         return 0
     # One global order for inserts: two workers inserting overlapping events never deadlock.
-    events = sorted(events, key=lambda e: (e.provider.value, e.provider_meeting_id, e.event_key))
+    events = sorted(
+        events, key=lambda pair: (pair[0].provider.value, pair[0].provider_meeting_id, pair[0].event_key)
+    )
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     stmt = (
         dialect.insert(attendance_events)
@@ -47,7 +49,7 @@ def insert_events(conn: Connection, events: Sequence[AttendanceEvent], delivery_
                 "provider_meeting_instance": e.provider_meeting_instance,
                 "delivery_id": delivery_id,
             }
-            for e in events
+            for e, delivery_id in events
         ],
     ).all()
     return len(rows)

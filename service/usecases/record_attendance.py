@@ -31,6 +31,7 @@ from service.domain.meeting import (
 )
 from service.storage import attendance_repo, inbox_repo, meetings_repo
 from service.storage.database import Database
+from service.storage.inbox_repo import StoredDelivery
 
 log = structlog.get_logger("salesmeet.attendance")
 
@@ -63,33 +64,19 @@ def process_inbox_batch(
         batch = inbox_repo.claim_due(conn, now, limit)
         if not batch:
             return 0
-        done: list[int] = []
-        touched: dict[tuple[ProviderName, str], AttendanceEvent] = {}
+        decoded: list[tuple[StoredDelivery, list[AttendanceEvent]]] = []
         for delivery in batch:
             try:
                 decoder = decoders.get(delivery.provider)
                 if decoder is None:
                     raise UndecodableDelivery(f"no decoder for provider {delivery.provider!r}")
-                events = decoder(delivery.body)
-                with conn.begin_nested():
-                    attendance_repo.insert_events(conn, events, delivery.id)
-            except UndecodableDelivery as exc:
-                log.warning("inbox.delivery_parked", delivery_id=delivery.id, error=str(exc))
-                inbox_repo.mark_failed(
-                    conn, delivery.id, attempts=delivery.attempts + 1, error=str(exc), retry_at=None
-                )
-                continue
-            except Exception as exc:  # a transient failure: retried with backoff, parked at the limit
-                attempts = delivery.attempts + 1
-                retry_at = now + retry_delay(attempts) if attempts < policy.max_attempts else None
-                log.warning(
-                    "inbox.delivery_failed", delivery_id=delivery.id, attempts=attempts, error=repr(exc)
-                )
-                inbox_repo.mark_failed(
-                    conn, delivery.id, attempts=attempts, error=repr(exc), retry_at=retry_at
-                )
-                continue
-            done.append(delivery.id)
+                decoded.append((delivery, decoder(delivery.body)))
+            except Exception as exc:
+                _record_failure(conn, delivery, exc, policy, now)
+        stored = _store_events(conn, decoded, policy, now)
+        done = [delivery.id for delivery, _ in stored]
+        touched: dict[tuple[ProviderName, str], AttendanceEvent] = {}
+        for _, events in stored:
             for event in events:
                 touched.setdefault((event.provider, event.provider_meeting_id), event)
         inbox_repo.mark_done(conn, done, now)
@@ -108,6 +95,49 @@ def process_inbox_batch(
         last_id=batch[-1].id,
     )
     return len(batch)
+
+
+def _store_events(
+    conn: Connection,
+    decoded: list[tuple[StoredDelivery, list[AttendanceEvent]]],
+    policy: AttendancePolicy,
+    now: datetime,
+) -> list[tuple[StoredDelivery, list[AttendanceEvent]]]:
+    """Insert every decoded event; returns the deliveries whose events are stored.
+
+    One statement for the whole batch in the common case; if it fails, delivery by delivery, so
+    one bad delivery is retried or parked on its own and never holds back the rest.
+    """
+    try:
+        with conn.begin_nested():
+            attendance_repo.insert_events(conn, [(e, d.id) for d, events in decoded for e in events])
+        return decoded
+    except Exception as exc:  # fall through to per-delivery savepoints to find the culprit
+        log.warning("inbox.batch_insert_failed", deliveries=len(decoded), error=repr(exc))
+    stored = []
+    for delivery, events in decoded:
+        try:
+            with conn.begin_nested():
+                attendance_repo.insert_events(conn, [(e, delivery.id) for e in events])
+        except Exception as exc:
+            _record_failure(conn, delivery, exc, policy, now)
+            continue
+        stored.append((delivery, events))
+    return stored
+
+
+def _record_failure(
+    conn: Connection, delivery: StoredDelivery, exc: Exception, policy: AttendancePolicy, now: datetime
+) -> None:
+    """Park an undecodable delivery at once; retry anything else with backoff, parked at the limit."""
+    attempts = delivery.attempts + 1
+    if isinstance(exc, UndecodableDelivery):
+        log.warning("inbox.delivery_parked", delivery_id=delivery.id, error=str(exc))
+        inbox_repo.mark_failed(conn, delivery.id, attempts=attempts, error=str(exc), retry_at=None)
+        return
+    retry_at = now + retry_delay(attempts) if attempts < policy.max_attempts else None
+    log.warning("inbox.delivery_failed", delivery_id=delivery.id, attempts=attempts, error=repr(exc))
+    inbox_repo.mark_failed(conn, delivery.id, attempts=attempts, error=repr(exc), retry_at=retry_at)
 
 
 def _record_discovered_meeting(

@@ -326,3 +326,24 @@ def attendance_snapshot(db: Database, played: PlayedMeeting) -> dict[str, Any]:
             )
         ).one()
         return {"meeting": tuple(row), "participants": attendance_repo.load_participants(conn, meeting_id)}
+
+
+def test_events_the_database_refuses_are_retried_alone_and_the_batch_goes_through(db: Database) -> None:
+    played = OfflineZoom().internal_sync("Standup", NOW - timedelta(hours=1))
+    good = [zoom_delivery(body) for body in played.bodies]
+    poison = good[1]
+
+    def decoder(body: bytes) -> list[AttendanceEvent]:
+        events = decode_zoom_delivery(body)
+        if body == poison.body:
+            # A value the database layer refuses (it never stores a naive instant).
+            object.__setattr__(events[0], "occurred_at", events[0].occurred_at.replace(tzinfo=None))
+        return events
+
+    store_now(db, good)
+    assert process_inbox_batch(db, {"zoom": decoder}, policy(), NOW, limit=100) == len(good)
+    (failed,) = delivery_rows(db, status="pending")
+    assert failed.delivery_key == poison.delivery_key and failed.attempts == 1
+    assert "naive datetime" in failed.last_error
+    assert len(delivery_rows(db, status="done")) == len(good) - 1
+    assert event_count(db) == len(good) - 1
