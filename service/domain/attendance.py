@@ -25,7 +25,7 @@ Pure domain code (stdlib and `service.domain` only). `compute_attendance` implem
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -110,9 +110,10 @@ def compute_attendance(
     scheduled_start = require_utc(scheduled_start)
     as_of = require_utc(as_of)
     ordered = _deduplicated_in_order(events)
-    sightings = _sightings_from_events(ordered)
+    aliases = _email_aliases(ordered, reported)
+    sightings = _sightings_from_events(ordered, aliases)
     if reported is not None:
-        _apply_report(sightings, reported)
+        _apply_report(sightings, reported, aliases)
 
     actual_start = _actual_start(ordered, reported, sightings.values())
     actual_end = _actual_end(ordered, reported, sightings.values())
@@ -240,12 +241,49 @@ class _Sighting:
         return max(self.names)[1] if self.names else None
 
 
-def _sightings_from_events(ordered: Sequence[AttendanceEvent]) -> dict[str, _Sighting]:
+def _email_aliases(ordered: Sequence[AttendanceEvent], reported: AttendanceReport | None) -> dict[str, str]:
+    """Provider participant id -> e-mail, wherever the provider gave both at least once.
+
+    Providers send the e-mail in some places and not in others (Zoom's webhooks and its report can
+    disagree); without this one person would be counted twice, once identified and once not. The
+    smallest e-mail wins should an id ever carry two, so the result never depends on order.
+    """
+    pairs = [
+        (e.participant.provider_participant_id, e.participant.email)
+        for e in ordered
+        if e.participant is not None and e.participant.email and e.participant.provider_participant_id
+    ]
+    if reported is not None:
+        pairs += [
+            (row.provider_participant_id, row.email.strip().lower())
+            for row in reported.sessions
+            if row.email and row.email.strip() and row.provider_participant_id
+        ]
+    aliases: dict[str, str] = {}
+    for participant_id, email in pairs:
+        if participant_id not in aliases or email < aliases[participant_id]:
+            aliases[participant_id] = email
+    return aliases
+
+
+def _identity_with_alias(person: ParticipantIdentity, aliases: Mapping[str, str]) -> ParticipantIdentity:
+    participant_id = person.provider_participant_id
+    if person.email is None and participant_id is not None and participant_id in aliases:
+        return ParticipantIdentity(aliases[participant_id], participant_id, person.name)
+    return person
+
+
+def _sightings_from_events(
+    ordered: Sequence[AttendanceEvent], aliases: Mapping[str, str]
+) -> dict[str, _Sighting]:
     sightings: dict[str, _Sighting] = {}
     for event in ordered:
-        person = event.participant
-        if person is None or event.type not in (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT):
+        if event.participant is None or event.type not in (
+            EventType.PARTICIPANT_JOINED,
+            EventType.PARTICIPANT_LEFT,
+        ):
             continue
+        person = _identity_with_alias(event.participant, aliases)
         sighting = sightings.setdefault(person.key, _Sighting(person.key, person.email))
         sighting.see_name(event.occurred_at, person.name)
         edge = _Edge(event.occurred_at, event.session_key)
@@ -256,12 +294,16 @@ def _sightings_from_events(ordered: Sequence[AttendanceEvent]) -> dict[str, _Sig
     return sightings
 
 
-def _apply_report(sightings: dict[str, _Sighting], report: AttendanceReport) -> None:
+def _apply_report(
+    sightings: dict[str, _Sighting], report: AttendanceReport, aliases: Mapping[str, str]
+) -> None:
     """Replace the webhook sessions of everyone the report names by the report's rows."""
     rows_by_key: dict[str, list[tuple[ParticipantIdentity, ReportedSession]]] = defaultdict(list)
     for row in report.sessions:
         # Raises ValueError for a row with neither e-mail nor participant id: it cannot be keyed.
-        identity = ParticipantIdentity(row.email, row.provider_participant_id, row.name)
+        identity = _identity_with_alias(
+            ParticipantIdentity(row.email, row.provider_participant_id, row.name), aliases
+        )
         rows_by_key[identity.key].append((identity, row))
     for key, rows in rows_by_key.items():
         previous = sightings.get(key)

@@ -425,3 +425,55 @@ def test_naive_datetimes_are_refused() -> None:
             min_attendance_seconds=60,
             as_of=at(0),
         )
+
+
+def test_one_person_with_and_without_an_email_is_one_participant() -> None:
+    """Zoom's webhooks and its report can disagree on whether a guest's e-mail is set."""
+    start = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    anonymous = ParticipantIdentity(None, "16778240", "Guest")
+    events = [
+        AttendanceEvent(ProviderName.ZOOM, "1", EventType.MEETING_STARTED, start, "s"),
+        AttendanceEvent(ProviderName.ZOOM, "1", EventType.PARTICIPANT_JOINED, start, "j", anonymous),
+        AttendanceEvent(ProviderName.ZOOM, "1", EventType.MEETING_ENDED, start + timedelta(minutes=30), "e"),
+    ]
+    report = AttendanceReport(
+        None,
+        None,
+        (
+            ReportedSession(
+                "Guest@Customer.example", "16778240", "Guest", start, start + timedelta(minutes=30)
+            ),
+        ),
+    )
+    for reported in (None, report):
+        record = compute_attendance(
+            scheduled_start=start,
+            invitees=[],
+            events=events if reported is None else [*events, events[1]],
+            reported=reported,
+            company=CompanyDomains.of(["acme.example"]),
+            min_attendance_seconds=60,
+            as_of=start + timedelta(hours=1),
+        )
+        assert len(record.participants) == 1
+    (guest,) = record.participants
+    assert (guest.email, guest.classification, guest.attended_seconds) == (
+        "guest@customer.example",
+        Classification.EXTERNAL,
+        1800,
+    )
+    # And from events alone, when a later event carries the e-mail the first one lacked.
+    named = ParticipantIdentity("guest@customer.example", "16778240", "Guest")
+    left = AttendanceEvent(
+        ProviderName.ZOOM, "1", EventType.PARTICIPANT_LEFT, start + timedelta(minutes=10), "l", named
+    )
+    record = compute_attendance(
+        scheduled_start=start,
+        invitees=[],
+        events=[*events, left],
+        reported=None,
+        company=CompanyDomains.of(["acme.example"]),
+        min_attendance_seconds=60,
+        as_of=start + timedelta(hours=1),
+    )
+    assert [(p.email, p.attended_seconds) for p in record.participants] == [("guest@customer.example", 600)]
