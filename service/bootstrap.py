@@ -168,13 +168,21 @@ def build_runtime(config: AppConfig, settings: Settings, *, clock: Clock = _utc_
     registry = ProviderRegistry(providers, on_error=remember_error)
     scheduler = MeetingScheduler(db, registry, config.routing_table(), config.company_domains(), clock)
     keyring = ApiKeyring((k.name, k.scope.value, k.hash) for k in config.api_keys)
-    services = Services(config=config, db=db, scheduler=scheduler, providers=registry, keyring=keyring)
     policy = AttendancePolicy(
         company=config.company_domains(),
         min_attendance_seconds=config.company.min_attendance_seconds,
         timezone=config.company.timezone,
         reconcile_delay=timedelta(seconds=zoom_section.reconcile_delay_seconds if zoom_section else 120),
         max_attempts=config.worker.max_attempts,
+    )
+    services = Services(
+        config=config,
+        db=db,
+        scheduler=scheduler,
+        providers=registry,
+        keyring=keyring,
+        attendance_policy=policy,
+        clock=clock,
     )
     worker = Worker(
         db,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from fastapi import Request
 
@@ -10,6 +12,7 @@ from service.api.auth import ApiKeyring, Caller
 from service.config import AppConfig
 from service.storage.database import Database
 from service.usecases.provider_registry import ProviderRegistry
+from service.usecases.record_attendance import AttendancePolicy
 from service.usecases.schedule_meeting import MeetingScheduler
 
 
@@ -20,6 +23,8 @@ class Services:
     scheduler: MeetingScheduler
     providers: ProviderRegistry
     keyring: ApiKeyring
+    attendance_policy: AttendancePolicy
+    clock: Callable[[], datetime]
 
 
 def services(request: Request) -> Services:

@@ -30,7 +30,8 @@ from service.domain.meeting import (
     Schedule,
 )
 from service.errors import InvalidInput, NotFound
-from service.storage import attendance_repo, meetings_repo
+from service.storage import meetings_repo
+from service.usecases.record_attendance import compute_meeting_attendance
 from service.usecases.schedule_meeting import AttendeeInput, MeetingChanges, MeetingInput
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
@@ -189,38 +190,35 @@ async def get_attendance(meeting_id: str, caller: CallerDep, svc: ServicesDep) -
     require_scope(caller, Scope.CRM, Scope.REPORTS)
 
     def query() -> AttendanceOut:
+        # Computed from the stored events at read time, so a live meeting's open sessions count
+        # up to this moment rather than to the last refresh.
         with svc.db.read() as conn:
             meeting = meetings_repo.get_meeting(conn, meeting_id)
             if meeting is None:
                 raise NotFound(f"no meeting {meeting_id!r}")
-            rows = attendance_repo.load_participants(conn, meeting_id)
-        duration = (
-            int((meeting.actual_end - meeting.actual_start).total_seconds())
-            if meeting.actual_start and meeting.actual_end
-            else None
-        )
+            record, _ = compute_meeting_attendance(conn, meeting, svc.attendance_policy, svc.clock())
         return AttendanceOut(
             meeting_id=meeting.id,
             provider=meeting.provider,
-            actual_start=meeting.actual_start,
-            actual_end=meeting.actual_end,
-            actual_duration_seconds=duration,
+            actual_start=record.actual_start,
+            actual_end=record.actual_end,
+            actual_duration_seconds=record.actual_duration_seconds,
             completeness=meeting.completeness,
             completeness_reason=meeting.completeness_reason,
             participants=[
                 ParticipantOut(
-                    email=r["email"],
-                    name=r["name"],
-                    classification=r["classification"],
-                    invited=r["invited"],
-                    attended_seconds=r["attended_seconds"],
-                    attended=r["attended"],
-                    first_join=r["first_join"],
-                    last_leave=r["last_leave"],
-                    late_seconds=r["late_seconds"],
-                    sessions=[SessionOut(joined_at=a, left_at=b) for a, b in r["sessions"]],
+                    email=p.email,
+                    name=p.name,
+                    classification=p.classification,
+                    invited=p.invited,
+                    attended_seconds=p.attended_seconds,
+                    attended=p.attended,
+                    first_join=p.first_join,
+                    last_leave=p.last_leave,
+                    late_seconds=p.late_seconds,
+                    sessions=[SessionOut(joined_at=x.joined_at, left_at=x.left_at) for x in p.sessions],
                 )
-                for r in rows
+                for p in record.participants
             ],
         )
 

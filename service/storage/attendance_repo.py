@@ -148,11 +148,12 @@ def write_participants(conn: Connection, meeting_id: str, participants: Sequence
 
 
 def load_participants(conn: Connection, meeting_id: str) -> list[dict[str, Any]]:
+    """The materialised rows (what reports aggregate); never-joined invitees last on both databases."""
     c = participant_attendance.c
     rows = conn.execute(
         select(participant_attendance)
         .where(c.meeting_id == meeting_id)
-        .order_by(c.first_join, c.participant_key)
+        .order_by(c.first_join.is_(None), c.first_join, c.participant_key)
     ).all()
     result: list[dict[str, Any]] = []
     for r in rows:

@@ -353,15 +353,11 @@ def mark_dirty(conn: Connection, meeting_id: str, now: datetime) -> None:
     )
 
 
-def claim_dirty(conn: Connection, limit: int) -> list[str]:
+def dirty_meeting_ids(conn: Connection, limit: int) -> list[str]:
     c = meetings.c
     return list(
         conn.execute(
-            select(c.id)
-            .where(c.attendance_dirty.is_(True))
-            .order_by(c.updated_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+            select(c.id).where(c.attendance_dirty.is_(True)).order_by(c.updated_at, c.id).limit(limit)
         ).scalars()
     )
 
@@ -369,9 +365,9 @@ def claim_dirty(conn: Connection, limit: int) -> list[str]:
 def reconcile_state(conn: Connection, meeting_id: str) -> RowMapping | None:
     c = meetings.c
     row = conn.execute(
-        select(c.reported_start, c.reported_end, c.reconcile_after, c.reconcile_attempts).where(
-            c.id == meeting_id
-        )
+        select(
+            c.reported_start, c.reported_end, c.reconcile_after, c.reconcile_attempts, c.attendance_dirty
+        ).where(c.id == meeting_id)
     ).first()
     return row._mapping if row else None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,6 +24,7 @@ from service.domain.meeting import (
     Classification,
     CompanyDomains,
     Completeness,
+    Meeting,
     MeetingKind,
     MeetingOrigin,
     MeetingStatus,
@@ -163,33 +164,37 @@ def _record_discovered_meeting(
 
 
 def refresh_dirty_meetings(db: Database, policy: AttendancePolicy, now: datetime, limit: int = 50) -> int:
-    with db.write() as conn:
-        ids = meetings_repo.claim_dirty(conn, limit)
-        for meeting_id in ids:
-            try:
-                with conn.begin_nested():
-                    refresh_meeting(conn, meeting_id, policy, now)
-            except Exception as exc:  # one bad meeting must not hold back the others
-                log.error("attendance.refresh_failed", meeting_id=meeting_id, error=repr(exc), exc_info=exc)
-                # Still dirty, but behind the others: retried on a later round.
+    """Recompute meetings marked dirty, one short transaction each; returns how many were refreshed.
+
+    A meeting whose refresh fails stays dirty and moves behind the others, so it never holds them
+    back and a drain loop ends even while it keeps failing.
+    """
+    with db.read() as conn:
+        ids = meetings_repo.dirty_meeting_ids(conn, limit)
+    refreshed = 0
+    for meeting_id in ids:
+        try:
+            with db.write() as conn:
+                refreshed += refresh_meeting(conn, meeting_id, policy, now, only_if_dirty=True)
+        except Exception as exc:
+            log.error("attendance.refresh_failed", meeting_id=meeting_id, error=repr(exc), exc_info=exc)
+            with db.write() as conn:
                 meetings_repo.update_meeting_fields(conn, meeting_id, {"updated_at": now})
-        return len(ids)
+    return refreshed
 
 
-def refresh_meeting(conn: Connection, meeting_id: str, policy: AttendancePolicy, now: datetime) -> None:
-    """Recompute one meeting's attendance record from everything stored about it."""
-    if not meetings_repo.lock_meeting(conn, meeting_id):
-        return
-    meeting = meetings_repo.get_meeting(conn, meeting_id)
-    if meeting is None or meeting.provider is None or meeting.provider_meeting_id is None:
-        return
+def compute_meeting_attendance(
+    conn: Connection, meeting: Meeting, policy: AttendancePolicy, now: datetime
+) -> tuple[AttendanceRecord, list[AttendanceEvent]]:
+    """The meeting's attendance record from everything stored about it, as of `now` (reads only)."""
+    assert meeting.provider is not None and meeting.provider_meeting_id is not None
     events = attendance_repo.load_events(conn, meeting.provider, meeting.provider_meeting_id)
-    state = meetings_repo.reconcile_state(conn, meeting_id)
-    assert state is not None
     reported: AttendanceReport | None = None
     if meeting.completeness is Completeness.RECONCILED:
+        state = meetings_repo.reconcile_state(conn, meeting.id)
+        assert state is not None
         reported = attendance_repo.load_reported(
-            conn, meeting_id, reported_start=state["reported_start"], reported_end=state["reported_end"]
+            conn, meeting.id, reported_start=state["reported_start"], reported_end=state["reported_end"]
         )
     elif meeting.completeness is Completeness.PARTIAL:
         # The meeting is over but its report could not be had: close it at the last leave we saw
@@ -218,6 +223,23 @@ def refresh_meeting(conn: Connection, meeting_id: str, policy: AttendancePolicy,
         # late_seconds depend on the order in which deliveries were processed.
         assert actual_start is not None
         record = attendance_against(actual_start)
+    return record, events
+
+
+def refresh_meeting(
+    conn: Connection, meeting_id: str, policy: AttendancePolicy, now: datetime, *, only_if_dirty: bool = False
+) -> bool:
+    """Recompute and store one meeting's record and status; False when there was nothing to do."""
+    if not meetings_repo.lock_meeting(conn, meeting_id):
+        return False
+    state = meetings_repo.reconcile_state(conn, meeting_id)
+    if state is None or (only_if_dirty and not state["attendance_dirty"]):
+        return False  # another worker refreshed it while we waited for the lock
+    meeting = meetings_repo.get_meeting(conn, meeting_id)
+    if meeting is None or meeting.provider is None or meeting.provider_meeting_id is None:
+        meetings_repo.update_meeting_fields(conn, meeting_id, {"attendance_dirty": False})
+        return False
+    record, events = compute_meeting_attendance(conn, meeting, policy, now)
     attendance_repo.write_participants(conn, meeting_id, record.participants)
     values: dict[str, object] = {
         "actual_start": record.actual_start,
@@ -243,13 +265,24 @@ def refresh_meeting(conn: Connection, meeting_id: str, policy: AttendancePolicy,
             assert record.actual_end is not None
             values["reconcile_after"] = record.actual_end + policy.reconcile_delay
     if meeting.origin is MeetingOrigin.PROVIDER:
-        values.update(_discovered_meeting_shape(record, meeting.kind_derived))
+        values.update(_discovered_meeting_shape(record, events, meeting.kind_derived))
     meetings_repo.update_meeting_fields(conn, meeting_id, values)
+    return True
 
 
-def _discovered_meeting_shape(record: AttendanceRecord, kind_derived: bool) -> dict[str, object]:
-    """A meeting nobody scheduled here takes its times from what happened and its kind from who came."""
+def _discovered_meeting_shape(
+    record: AttendanceRecord, events: Sequence[AttendanceEvent], kind_derived: bool
+) -> dict[str, object]:
+    """A meeting nobody scheduled here takes its times from what happened, its kind from who came,
+    and its title and host from the earliest event that names them (whatever order they came in)."""
     values: dict[str, object] = {}
+    in_time_order = sorted(events, key=lambda e: (e.occurred_at, e.event_key))
+    title = next((e.meeting_title for e in in_time_order if e.meeting_title), None)
+    if title:
+        values["title"] = title[:300]
+    host = next((e.host_email for e in in_time_order if e.host_email), None)
+    if host:
+        values["organizer_email"] = host.strip().lower()
     if kind_derived:
         external = any(p.classification is Classification.EXTERNAL for p in record.participants)
         values["kind"] = (MeetingKind.CUSTOMER if external else MeetingKind.INTERNAL).value
