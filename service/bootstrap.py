@@ -73,11 +73,14 @@ def decode_zoom_delivery(body: bytes) -> list[AttendanceEvent]:
         raise UndecodableDelivery(f"{exc.code}: {exc.message}") from exc
 
 
-def _zoom_wiring(config: AppConfig, section: ZoomConfig, settings: Settings) -> ZoomWiring:
+def _zoom_wiring(
+    config: AppConfig, section: ZoomConfig, settings: Settings, sandbox_base_url: str | None
+) -> ZoomWiring:
     if section.sandbox:
+        base = (sandbox_base_url or config.public_url).rstrip("/")
         emulator_config = ZoomEmulatorConfig(
             users=_sandbox_users(config),
-            webhook_target_url=config.url_for("/webhooks/zoom"),
+            webhook_target_url=f"{base}/webhooks/zoom",
         )
         emulator_app = create_zoom_emulator(emulator_config)
         emulator = serve_in_thread(emulator_app)
@@ -138,7 +141,11 @@ class StartupError(RuntimeError):
 SUPPORTED_PROVIDERS = (ProviderName.ZOOM,)
 
 
-def build_runtime(config: AppConfig, settings: Settings, *, clock: Clock = _utc_now) -> Runtime:
+def build_runtime(
+    config: AppConfig, settings: Settings, *, clock: Clock = _utc_now, sandbox_base_url: str | None = None
+) -> Runtime:
+    """Wire the service. `sandbox_base_url` is where the built-in emulators send their webhooks
+    (the address `serve` listens on); by default the config's `public_url`."""
     for name in config.enabled_providers():
         if name not in SUPPORTED_PROVIDERS:
             raise StartupError(
@@ -152,7 +159,7 @@ def build_runtime(config: AppConfig, settings: Settings, *, clock: Clock = _utc_
     sandboxes: list[RunningServer] = []
     zoom_section = config.providers.zoom
     if zoom_section is not None and zoom_section.enabled:
-        zoom = _zoom_wiring(config, zoom_section, settings)
+        zoom = _zoom_wiring(config, zoom_section, settings, sandbox_base_url)
         providers[ProviderName.ZOOM] = (zoom.provider, zoom_section.max_concurrency)
         decoders[ProviderName.ZOOM.value] = decode_zoom_delivery
         if zoom.emulator is not None:

@@ -64,10 +64,10 @@ def _load(config_path: Path | None) -> tuple[Settings, AppConfig]:
     return settings, config
 
 
-def _build(app_config: AppConfig, settings: Settings) -> Runtime:
+def _build(app_config: AppConfig, settings: Settings, sandbox_base_url: str | None = None) -> Runtime:
     """Wire the service and bring its database schema up to date, or exit with the reason."""
     try:
-        runtime = build_runtime(app_config, settings)
+        runtime = build_runtime(app_config, settings, sandbox_base_url=sandbox_base_url)
     except (StartupError, MissingSecretError) as exc:
         typer.echo(f"cannot start: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -152,7 +152,9 @@ def serve(
 ) -> None:
     """Run the API, webhooks and dashboard (and, on SQLite, the background work)."""
     settings, app_config = _load(config)
-    runtime = _build(app_config, settings)
+    # The sandbox emulators post their webhooks to this very process, wherever it listens.
+    local_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - compared, not bound
+    runtime = _build(app_config, settings, sandbox_base_url=f"http://{local_host}:{port}")
     run_worker = worker if worker is not None else runtime.db.dialect == "sqlite"
     try:
         uvicorn.run(

@@ -10,6 +10,7 @@ import functools
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -40,6 +41,13 @@ def postgres_problem() -> str | None:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A URL whose connections land in a brand-new schema, dropped afterwards."""
+    with module_postgres_url() as url:
+        yield url
+
+
+@contextmanager
+def module_postgres_url() -> Iterator[str]:
+    """`postgres_url` for any scope: skips (or fails under SALESMEET_REQUIRE_POSTGRES=1) without a server."""
     problem = postgres_problem()
     if problem:
         if REQUIRE_POSTGRES:
@@ -50,10 +58,12 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+    try:
+        yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

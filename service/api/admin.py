@@ -9,8 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from service.api.auth import Caller, Scope, require_scope
-from service.api.deps import Services, authenticated, services
+from service.api.deps import AdminCaller, Services, services
 from service.domain.meeting import ProviderName
 from service.storage import provider_status_repo
 
@@ -36,10 +35,8 @@ class ProviderHealthOut(BaseModel):
 
 @router.get("/providers", response_model=list[ProviderHealthOut])
 async def provider_health(
-    caller: Annotated[Caller, Depends(authenticated)], svc: Annotated[Services, Depends(services)]
+    caller: AdminCaller, svc: Annotated[Services, Depends(services)]
 ) -> list[ProviderHealthOut]:
-    require_scope(caller, Scope.ADMIN)
-
     def collect() -> list[ProviderHealthOut]:
         with svc.db.read() as conn:
             status = provider_status_repo.load_all(conn)

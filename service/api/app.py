@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from service.api import admin, health, meetings
+from service.api.auth import ApiKeyMiddleware
 from service.api.body_limit import BodySizeLimit
 from service.api.errors import install_error_handlers
 from service.bootstrap import Runtime
@@ -53,5 +54,6 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
     app.include_router(meetings.router)
     app.include_router(admin.router)
     app.include_router(health.router)
+    app.add_middleware(ApiKeyMiddleware, keyring=runtime.services.keyring)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     return app

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from service.errors import Forbidden, Unauthorized
 
@@ -51,3 +55,39 @@ def require_scope(caller: Caller, *allowed: Scope) -> Caller:
         return caller
     needed = " or ".join(s.value for s in (*allowed, Scope.ADMIN))
     raise Forbidden(f"this API key has scope '{caller.scope.value}'; this endpoint needs {needed}")
+
+
+class ApiKeyMiddleware:
+    """Authenticates every /v1 request before anything else reads it (401 even for a bad body)."""
+
+    def __init__(self, app: ASGIApp, keyring: ApiKeyring, prefix: str = "/v1/") -> None:
+        self.app = app
+        self.keyring = keyring
+        self.prefix = prefix
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        authorization = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
+        )
+        try:
+            caller = self.keyring.authenticate(authorization)
+        except Unauthorized as exc:
+            body = json.dumps({"code": exc.code, "message": exc.message, "details": []}).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": exc.status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                        (b"www-authenticate", b"Bearer"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        await self.app(scope, receive, send)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 
-from service.api.auth import ApiKeyring, Caller
+from service.api.auth import ApiKeyring, Caller, Scope, require_scope
 from service.config import AppConfig
 from service.storage.database import Database
 from service.usecases.provider_registry import ProviderRegistry
@@ -33,4 +34,25 @@ def services(request: Request) -> Services:
 
 
 def authenticated(request: Request) -> Caller:
-    return services(request).keyring.authenticate(request.headers.get("authorization"))
+    """The caller `ApiKeyMiddleware` authenticated for this /v1 request."""
+    caller: Caller = request.scope["state"]["caller"]
+    return caller
+
+
+def scoped(*allowed: Scope) -> Callable[[Request], Caller]:
+    """A dependency that refuses (403) a caller without one of `allowed` (admin passes all).
+
+    Dependencies are solved before body validation errors are raised, so a caller without the
+    scope learns nothing about the request's shape.
+    """
+
+    def dependency(request: Request) -> Caller:
+        return require_scope(authenticated(request), *allowed)
+
+    return dependency
+
+
+CrmCaller = Annotated[Caller, Depends(scoped(Scope.CRM))]
+ReaderCaller = Annotated[Caller, Depends(scoped(Scope.CRM, Scope.REPORTS))]
+AdminCaller = Annotated[Caller, Depends(scoped(Scope.ADMIN))]
+ServicesDep = Annotated["Services", Depends(services)]

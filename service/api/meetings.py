@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from service.api.auth import Caller, Scope, require_scope
-from service.api.deps import Services, authenticated, services
+from service.api.deps import CrmCaller, ReaderCaller, Services, services
 from service.api.schemas import (
     AttendanceOut,
     MeetingCreate,
@@ -18,7 +18,7 @@ from service.api.schemas import (
     MeetingPatch,
     ParticipantOut,
     SessionOut,
-    minutes_between,
+    check_instant,
 )
 from service.domain.meeting import (
     ExternalRef,
@@ -28,6 +28,7 @@ from service.domain.meeting import (
     Person,
     ProviderName,
     Schedule,
+    minutes_between,
 )
 from service.errors import InvalidInput, NotFound
 from service.storage import meetings_repo
@@ -36,8 +37,37 @@ from service.usecases.schedule_meeting import AttendeeInput, MeetingChanges, Mee
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
 
-CallerDep = Annotated[Caller, Depends(authenticated)]
 ServicesDep = Annotated[Services, Depends(services)]
+
+
+def _meeting_id(meeting_id: str) -> str:
+    """Ids are UUIDs; anything else cannot name a meeting (and never reaches the database)."""
+    try:
+        return str(uuid.UUID(meeting_id))
+    except ValueError:
+        raise NotFound(f"no meeting {meeting_id[:64]!r}") from None
+
+
+def _clean_query(name: str, value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise InvalidInput(
+            f"'{name}' must not contain NUL characters",
+            details=[{"field": name, "code": "invalid_characters"}],
+        )
+    return value
+
+
+def _query_instant(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        if value.tzinfo is None:
+            raise ValueError("needs a UTC offset")
+        return check_instant(value)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"'{name}' {exc}", details=[{"field": name, "code": "invalid_instant", "message": str(exc)}]
+        ) from None
 
 
 def _schedule(start: datetime, minutes: int, timezone: str) -> Schedule:
@@ -60,9 +90,8 @@ def _minutes(start: datetime, end: datetime) -> int:
 
 @router.post("", status_code=201, response_model=MeetingOut)
 async def create_meeting(
-    body: MeetingCreate, caller: CallerDep, svc: ServicesDep, response: Response
+    body: MeetingCreate, caller: CrmCaller, svc: ServicesDep, response: Response
 ) -> MeetingOut:
-    require_scope(caller, Scope.CRM)
     minutes = (
         body.duration_minutes
         if body.duration_minutes is not None
@@ -86,15 +115,14 @@ async def create_meeting(
 
 
 @router.get("/{meeting_id}", response_model=MeetingOut)
-async def get_meeting(meeting_id: str, caller: CallerDep, svc: ServicesDep) -> MeetingOut:
-    require_scope(caller, Scope.CRM, Scope.REPORTS)
-    meeting = await run_in_threadpool(svc.scheduler.get, meeting_id)
+async def get_meeting(meeting_id: str, caller: ReaderCaller, svc: ServicesDep) -> MeetingOut:
+    meeting = await run_in_threadpool(svc.scheduler.get, _meeting_id(meeting_id))
     return MeetingOut.of(meeting, include_start_url=caller.is_admin)
 
 
 @router.get("", response_model=MeetingPage)
 async def list_meetings(
-    caller: CallerDep,
+    caller: ReaderCaller,
     svc: ServicesDep,
     external_system: str | None = None,
     external_id: str | None = None,
@@ -107,17 +135,21 @@ async def list_meetings(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> MeetingPage:
-    require_scope(caller, Scope.CRM, Scope.REPORTS)
-    for name, value in (("from", start_from), ("to", start_to)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(
-                f"'{name}' needs a UTC offset", details=[{"field": name, "code": "timezone_required"}]
-            )
+    start_from, start_to = _query_instant("from", start_from), _query_instant("to", start_to)
+    for name, value in (
+        ("external_system", external_system),
+        ("external_id", external_id),
+        ("organizer", organizer),
+        ("cursor", cursor),
+    ):
+        _clean_query(name, value)
     after = None
     if cursor:
         try:
             after = meetings_repo.decode_cursor(cursor)
-        except (ValueError, TypeError) as exc:
+            _meeting_id(after[1])
+            check_instant(after[0])
+        except (ValueError, TypeError, NotFound) as exc:
             raise InvalidInput(
                 "invalid cursor", details=[{"field": "cursor", "code": "invalid_cursor"}]
             ) from exc
@@ -145,49 +177,33 @@ async def list_meetings(
 
 @router.patch("/{meeting_id}", response_model=MeetingOut)
 async def update_meeting(
-    meeting_id: str, body: MeetingPatch, caller: CallerDep, svc: ServicesDep
+    meeting_id: str, body: MeetingPatch, caller: CrmCaller, svc: ServicesDep
 ) -> MeetingOut:
-    require_scope(caller, Scope.CRM)
-    schedule = None
-    if (
-        body.start is not None
-        or body.duration_minutes is not None
-        or body.end is not None
-        or body.timezone is not None
-    ):
-        current = await run_in_threadpool(svc.scheduler.get, meeting_id)
-        start = body.start or current.schedule.start
-        minutes = (
-            body.duration_minutes
-            if body.duration_minutes is not None
-            else _minutes(start, body.end)
-            if body.end is not None
-            else current.schedule.duration_minutes
-        )
-        schedule = _schedule(start, minutes, body.timezone or current.schedule.timezone)
     changes = MeetingChanges(
         title=body.title,
         agenda=body.agenda,
         kind=body.kind,
-        schedule=schedule,
+        start=body.start,
+        duration_minutes=body.duration_minutes,
+        end=body.end,
+        timezone=body.timezone,
         attendees=tuple(AttendeeInput(a.email, a.name, a.required) for a in body.attendees)
         if body.attendees is not None
         else None,
     )
-    meeting = await run_in_threadpool(svc.scheduler.update, meeting_id, changes)
+    meeting = await run_in_threadpool(svc.scheduler.update, _meeting_id(meeting_id), changes)
     return MeetingOut.of(meeting, include_start_url=caller.is_admin)
 
 
 @router.delete("/{meeting_id}", response_model=MeetingOut)
-async def cancel_meeting(meeting_id: str, caller: CallerDep, svc: ServicesDep) -> MeetingOut:
-    require_scope(caller, Scope.CRM)
-    meeting = await run_in_threadpool(svc.scheduler.cancel, meeting_id)
+async def cancel_meeting(meeting_id: str, caller: CrmCaller, svc: ServicesDep) -> MeetingOut:
+    meeting = await run_in_threadpool(svc.scheduler.cancel, _meeting_id(meeting_id))
     return MeetingOut.of(meeting, include_start_url=caller.is_admin)
 
 
 @router.get("/{meeting_id}/attendance", response_model=AttendanceOut)
-async def get_attendance(meeting_id: str, caller: CallerDep, svc: ServicesDep) -> AttendanceOut:
-    require_scope(caller, Scope.CRM, Scope.REPORTS)
+async def get_attendance(meeting_id: str, caller: ReaderCaller, svc: ServicesDep) -> AttendanceOut:
+    meeting_id = _meeting_id(meeting_id)
 
     def query() -> AttendanceOut:
         # Computed from the stored events at read time, so a live meeting's open sessions count

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from service.domain.meeting import (
+    MAX_MEETING_MINUTES,
     Classification,
     Completeness,
     Meeting,
@@ -20,6 +29,28 @@ from service.domain.meeting import (
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: object) -> object:
+        # PostgreSQL cannot store NUL in text; refuse it here as bad input instead of failing later.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+# Instants far outside any meeting's life overflow date arithmetic; they are input mistakes.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def check_instant(value: datetime) -> datetime:
+    if not EARLIEST <= value <= LATEST:
+        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
 
 
 Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -52,9 +83,9 @@ class MeetingCreate(StrictModel):
     title: str = Field(min_length=1, max_length=200)
     agenda: str | None = Field(default=None, max_length=2000)
     kind: MeetingKind | None = None
-    start: AwareDatetime
-    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
-    end: AwareDatetime | None = None
+    start: Instant
+    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_MEETING_MINUTES)
+    end: Instant | None = None
     timezone: TimezoneName
     organizer: PersonIn
     attendees: list[AttendeeIn] = Field(default_factory=list, max_length=1000)
@@ -68,21 +99,14 @@ class MeetingCreate(StrictModel):
             raise ValueError("give duration_minutes or end, not both")
         return self
 
-    def minutes(self) -> int:
-        return (
-            self.duration_minutes
-            if self.duration_minutes is not None
-            else minutes_between(self.start, self.end)
-        )
-
 
 class MeetingPatch(StrictModel):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     agenda: str | None = Field(default=None, max_length=2000)
     kind: MeetingKind | None = None
-    start: AwareDatetime | None = None
-    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60)
-    end: AwareDatetime | None = None
+    start: Instant | None = None
+    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_MEETING_MINUTES)
+    end: Instant | None = None
     timezone: TimezoneName | None = None
     attendees: list[AttendeeIn] | None = Field(default=None, max_length=1000)
 
@@ -91,16 +115,6 @@ class MeetingPatch(StrictModel):
         if self.duration_minutes is not None and self.end is not None:
             raise ValueError("give duration_minutes or end, not both")
         return self
-
-
-def minutes_between(start: datetime, end: datetime | None) -> int:
-    assert end is not None
-    length = end - start
-    if length <= timedelta(0):
-        raise ValueError("end must be after start")
-    if length % timedelta(minutes=1):
-        raise ValueError("the meeting length must be a whole number of minutes")
-    return int(length / timedelta(minutes=1))
 
 
 class PersonOut(BaseModel):

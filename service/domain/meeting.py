@@ -128,6 +128,22 @@ def derive_kind(attendees: Iterable[Attendee]) -> MeetingKind:
     return MeetingKind.INTERNAL
 
 
+MAX_MEETING_MINUTES = 24 * 60
+
+
+def minutes_between(start: datetime, end: datetime) -> int:
+    """A meeting's length from its start and end; ValueError when that is not a valid length."""
+    length = end - start
+    if length <= timedelta(0):
+        raise ValueError("end must be after start")
+    if length % timedelta(minutes=1):
+        raise ValueError("the meeting length must be a whole number of minutes")
+    minutes = int(length / timedelta(minutes=1))
+    if minutes > MAX_MEETING_MINUTES:
+        raise ValueError(f"a meeting lasts at most {MAX_MEETING_MINUTES} minutes")
+    return minutes
+
+
 @dataclass(frozen=True)
 class Schedule:
     """When a meeting is planned: a UTC instant, a length, and the zone it is shown in."""

@@ -143,13 +143,22 @@ def delete_meeting_row(conn: Connection, meeting_id: str) -> None:
     conn.execute(delete(meetings).where(meetings.c.id == meeting_id))
 
 
-def claim_status(conn: Connection, ref: ExternalRef) -> tuple[str, str] | None:
+def claim_status(conn: Connection, ref: ExternalRef) -> tuple[str, str, datetime] | None:
+    """(meeting id, status, claimed at) of the row holding the CRM reference, if any."""
+    c = meetings.c
     row = conn.execute(
-        select(meetings.c.id, meetings.c.status).where(
-            meetings.c.external_system == ref.system, meetings.c.external_id == ref.id
-        )
+        select(c.id, c.status, c.created_at).where(c.external_system == ref.system, c.external_id == ref.id)
     ).first()
-    return (row.id, row.status) if row else None
+    return (row.id, row.status, row.created_at) if row else None
+
+
+def delete_stale_claim(conn: Connection, meeting_id: str, *, claimed_before: datetime) -> bool:
+    """Remove a claim whose request died before recording its provider meeting; False if it moved on."""
+    c = meetings.c
+    result = conn.execute(
+        delete(meetings).where(c.id == meeting_id, c.status == CREATING, c.created_at <= claimed_before)
+    )
+    return bool(result.rowcount == 1)
 
 
 def lock_meeting(conn: Connection, meeting_id: str) -> bool:

@@ -8,13 +8,17 @@ half-created is left behind.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import Connection
 
 from integrations.base import MeetingRequest, ProviderError, ProviderMeeting, ProviderRateLimited
 from service.domain.meeting import (
@@ -31,6 +35,7 @@ from service.domain.meeting import (
     Schedule,
     classify_attendees,
     derive_kind,
+    minutes_between,
 )
 from service.domain.routing import RoutingTable, choose_provider
 from service.errors import Conflict, InvalidInput, NotFound, ProviderFailed
@@ -62,13 +67,57 @@ class MeetingInput:
 
 @dataclass(frozen=True)
 class MeetingChanges:
-    """A PATCH: only the fields that are not None change."""
+    """A PATCH: only the fields that are not None change (`duration_minutes` or `end`, not both)."""
 
     title: str | None = None
     agenda: str | None = None
     kind: MeetingKind | None = None
-    schedule: Schedule | None = None
+    start: datetime | None = None
+    duration_minutes: int | None = None
+    end: datetime | None = None
+    timezone: str | None = None
     attendees: tuple[AttendeeInput, ...] | None = None
+
+    def schedule_from(self, current: Schedule) -> Schedule:
+        """The new schedule, computed against the meeting as it is now (not as the caller saw it)."""
+        start = self.start or current.start
+        if self.duration_minutes is not None:
+            minutes = self.duration_minutes
+        elif self.end is not None:
+            try:
+                minutes = minutes_between(start, self.end)
+            except ValueError as exc:
+                raise InvalidInput(
+                    str(exc), details=[{"field": "end", "code": "invalid_end", "message": str(exc)}]
+                ) from exc
+        else:
+            minutes = current.duration_minutes
+        return Schedule(start, minutes, self.timezone or current.timezone)
+
+
+class _MeetingLocks:
+    """One lock per meeting id within this process, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: weakref.WeakValueDictionary[str, _Lock] = weakref.WeakValueDictionary()
+
+    def of(self, meeting_id: str) -> _Lock:
+        with self._guard:
+            lock = self._locks.get(meeting_id)
+            if lock is None:
+                lock = self._locks[meeting_id] = _Lock()
+            return lock
+
+
+class _Lock:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+
+# A claim still `creating` after this long belongs to a request that died between claiming and
+# recording (the longest provider call with its retries is well under it): a retry takes it over.
+STALE_CLAIM_AFTER = timedelta(minutes=5)
 
 
 class MeetingScheduler:
@@ -87,6 +136,7 @@ class MeetingScheduler:
         self._company = company
         self._clock = clock
         self._claim_wait_seconds = claim_wait_seconds
+        self._locks = _MeetingLocks()
 
     # -- create -------------------------------------------------------------------------------
 
@@ -193,10 +243,16 @@ class MeetingScheduler:
                 claim = meetings_repo.claim_status(conn, ref)
                 if claim is None:
                     return None
-                if claim[1] != meetings_repo.CREATING:
-                    meeting = meetings_repo.get_meeting(conn, claim[0])
+                meeting_id, status, claimed_at = claim
+                if status != meetings_repo.CREATING:
+                    meeting = meetings_repo.get_meeting(conn, meeting_id)
                     if meeting is not None:
                         return meeting
+            if status == meetings_repo.CREATING and claimed_at < self._clock() - STALE_CLAIM_AFTER:
+                with self._db.write() as conn:
+                    if meetings_repo.delete_stale_claim(conn, meeting_id, claimed_before=claimed_at):
+                        log.warning("meeting.stale_claim_taken_over", meeting_id=meeting_id)
+                return None  # claim it afresh
             if time.monotonic() > deadline:
                 raise Conflict("a request with this external_ref is still being created; retry shortly")
             time.sleep(delay)
@@ -219,84 +275,118 @@ class MeetingScheduler:
 
     # -- update -------------------------------------------------------------------------------
 
+    @contextmanager
+    def _exclusive(self, meeting_id: str) -> Iterator[Connection | None]:
+        """Serialise changes to one meeting: a provider call and its record happen as one step.
+
+        Within a process a per-meeting lock does it; on PostgreSQL the meeting's row lock also holds
+        off other replicas, and the yielded connection records the change in that same transaction.
+        """
+        holder = self._locks.of(meeting_id)  # keep it referenced: the registry only holds it weakly
+        with holder.lock:
+            if self._db.dialect == "postgresql":
+                with self._db.write() as conn:
+                    meetings_repo.lock_meeting(conn, meeting_id)
+                    yield conn
+            else:
+                yield None
+
+    @contextmanager
+    def _recording(self, locked: Connection | None) -> Iterator[Connection]:
+        if locked is not None:
+            yield locked
+        else:
+            with self._db.write() as conn:
+                yield conn
+
+    def _current(self, locked: Connection | None, meeting_id: str) -> Meeting:
+        if locked is None:
+            return self.get(meeting_id)
+        meeting = meetings_repo.get_meeting(locked, meeting_id)
+        if meeting is None:
+            raise NotFound(f"no meeting {meeting_id!r}")
+        return meeting
+
     def update(self, meeting_id: str, changes: MeetingChanges) -> Meeting:
-        meeting = self.get(meeting_id)
-        if meeting.status is not MeetingStatus.SCHEDULED:
-            raise Conflict(f"a {meeting.status.value} meeting cannot be changed")
-        if meeting.provider is None or meeting.provider_meeting_id is None:
-            raise Conflict("this meeting has no provider meeting to change")
-        attendees = (
-            classify_attendees([(a.email, a.name, a.required) for a in changes.attendees], self._company)
-            if changes.attendees is not None
-            else meeting.attendees
-        )
-        kind = changes.kind or (derive_kind(attendees) if meeting.kind_derived else meeting.kind)
-        updated = replace(
-            meeting,
-            title=changes.title if changes.title is not None else meeting.title,
-            agenda=changes.agenda if changes.agenda is not None else meeting.agenda,
-            kind=kind,
-            kind_derived=meeting.kind_derived and changes.kind is None,
-            schedule=changes.schedule or meeting.schedule,
-            attendees=attendees,
-        )
-        request = _provider_request(
-            updated.title,
-            updated.agenda,
-            updated.schedule,
-            updated.organizer,
-            attendees,
-            idempotency_key=meeting.id,
-        )
-        provider_meeting_id = meeting.provider_meeting_id
-        try:
-            made = self._providers.call(
-                meeting.provider, lambda p: p.update_meeting(provider_meeting_id, request)
+        with self._exclusive(meeting_id) as locked:
+            meeting = self._current(locked, meeting_id)
+            if meeting.status is not MeetingStatus.SCHEDULED:
+                raise Conflict(f"a {meeting.status.value} meeting cannot be changed")
+            if meeting.provider is None or meeting.provider_meeting_id is None:
+                raise Conflict("this meeting has no provider meeting to change")
+            attendees = (
+                classify_attendees([(a.email, a.name, a.required) for a in changes.attendees], self._company)
+                if changes.attendees is not None
+                else meeting.attendees
             )
-        except ProviderError as exc:
-            raise _as_app_error(exc) from exc
-        with self._db.write() as conn:
-            meetings_repo.update_meeting_fields(
-                conn,
-                meeting_id,
-                {
-                    "title": updated.title,
-                    "agenda": updated.agenda,
-                    "kind": updated.kind.value,
-                    "kind_derived": updated.kind_derived,
-                    "start_at": updated.schedule.start,
-                    "end_at": updated.schedule.end,
-                    "duration_minutes": updated.schedule.duration_minutes,
-                    "timezone": updated.schedule.timezone,
-                    "join_url": made.join_url or meeting.join_url,
-                    "start_url": made.start_url or meeting.start_url,
-                    "attendance_dirty": True,
-                    "updated_at": self._clock(),
-                },
+            kind = changes.kind or (derive_kind(attendees) if meeting.kind_derived else meeting.kind)
+            updated = replace(
+                meeting,
+                title=changes.title if changes.title is not None else meeting.title,
+                agenda=changes.agenda if changes.agenda is not None else meeting.agenda,
+                kind=kind,
+                kind_derived=meeting.kind_derived and changes.kind is None,
+                schedule=changes.schedule_from(meeting.schedule),
+                attendees=attendees,
             )
-            if changes.attendees is not None:
-                meetings_repo.replace_attendees(conn, meeting_id, attendees)
+            request = _provider_request(
+                updated.title,
+                updated.agenda,
+                updated.schedule,
+                updated.organizer,
+                attendees,
+                idempotency_key=meeting.id,
+            )
+            provider_meeting_id = meeting.provider_meeting_id
+            try:
+                made = self._providers.call(
+                    meeting.provider, lambda p: p.update_meeting(provider_meeting_id, request)
+                )
+            except ProviderError as exc:
+                raise _as_app_error(exc) from exc
+            with self._recording(locked) as conn:
+                meetings_repo.update_meeting_fields(
+                    conn,
+                    meeting_id,
+                    {
+                        "title": updated.title,
+                        "agenda": updated.agenda,
+                        "kind": updated.kind.value,
+                        "kind_derived": updated.kind_derived,
+                        "start_at": updated.schedule.start,
+                        "end_at": updated.schedule.end,
+                        "duration_minutes": updated.schedule.duration_minutes,
+                        "timezone": updated.schedule.timezone,
+                        "join_url": made.join_url or meeting.join_url,
+                        "start_url": made.start_url or meeting.start_url,
+                        "attendance_dirty": True,
+                        "updated_at": self._clock(),
+                    },
+                )
+                if changes.attendees is not None:
+                    meetings_repo.replace_attendees(conn, meeting_id, attendees)
         log.info("meeting.updated", meeting_id=meeting_id)
         return self.get(meeting_id)
 
     # -- cancel -------------------------------------------------------------------------------
 
     def cancel(self, meeting_id: str) -> Meeting:
-        meeting = self.get(meeting_id)
-        if meeting.status is MeetingStatus.CANCELLED:
-            return meeting
-        if meeting.status is not MeetingStatus.SCHEDULED:
-            raise Conflict(f"a {meeting.status.value} meeting cannot be cancelled")
-        if meeting.provider is not None and meeting.provider_meeting_id is not None:
-            provider_meeting_id = meeting.provider_meeting_id
-            try:
-                self._providers.call(meeting.provider, lambda p: p.cancel_meeting(provider_meeting_id))
-            except ProviderError as exc:
-                raise _as_app_error(exc) from exc
-        with self._db.write() as conn:
-            meetings_repo.update_meeting_fields(
-                conn, meeting_id, {"status": MeetingStatus.CANCELLED.value, "updated_at": self._clock()}
-            )
+        with self._exclusive(meeting_id) as locked:
+            meeting = self._current(locked, meeting_id)
+            if meeting.status is MeetingStatus.CANCELLED:
+                return meeting
+            if meeting.status is not MeetingStatus.SCHEDULED:
+                raise Conflict(f"a {meeting.status.value} meeting cannot be cancelled")
+            if meeting.provider is not None and meeting.provider_meeting_id is not None:
+                provider_meeting_id = meeting.provider_meeting_id
+                try:
+                    self._providers.call(meeting.provider, lambda p: p.cancel_meeting(provider_meeting_id))
+                except ProviderError as exc:
+                    raise _as_app_error(exc) from exc
+            with self._recording(locked) as conn:
+                meetings_repo.update_meeting_fields(
+                    conn, meeting_id, {"status": MeetingStatus.CANCELLED.value, "updated_at": self._clock()}
+                )
         log.info("meeting.cancelled", meeting_id=meeting_id)
         return self.get(meeting_id)
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.conftest import module_postgres_url
 from tests.support import RunningService, auth, meeting_body, running_service
 
 
-@pytest.fixture(scope="module")
-def svc(tmp_path_factory: pytest.TempPathFactory) -> RunningService:
-    url = f"sqlite:///{tmp_path_factory.mktemp('db')}/bad.db"
-    with running_service(url) as running:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def svc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    """One running service per database for the module (PostgreSQL: a fresh schema, dropped after)."""
+    if request.param == "sqlite":
+        with running_service(f"sqlite:///{tmp_path_factory.mktemp('db')}/bad.db") as running:
+            yield running
+        return
+    with module_postgres_url() as url, running_service(url) as running:
         yield running
 
 
@@ -117,3 +124,59 @@ def test_wrong_types_in_query(svc: RunningService) -> None:
     r = svc.client.get("/v1/meetings", params={"limit": "many", "from": "yesterday"}, headers=auth())
     assert r.status_code == 422
     assert fields(r) == {"limit", "from"}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"start": "0001-01-01T00:00:00+01:00"}, "start"),
+        ({"start": "9999-12-31T23:50:00-01:00"}, "start"),
+        ({"title": "Demo\u0000call"}, "title"),
+        ({"external_ref": {"system": "crm", "id": "a\u0000b"}}, "external_ref.id"),
+        ({"organizer": {"email": "host@acme.example", "name": "\u0000"}}, "organizer.name"),
+    ],
+)
+def test_values_no_database_can_hold_are_422(
+    svc: RunningService, overrides: dict[str, object], field: str
+) -> None:
+    r = post(svc, meeting_body(**overrides))
+    assert r.status_code == 422, r.text  # type: ignore[attr-defined]
+    assert field in fields(r)
+
+
+def test_end_cannot_stretch_a_meeting_past_a_day(svc: RunningService) -> None:
+    body = meeting_body(end="9999-01-01T00:00:00+00:00", external_ref={"system": "x", "id": "long"})
+    del body["duration_minutes"]
+    assert post(svc, body).status_code == 422  # type: ignore[attr-defined]
+    body["end"] = "2026-12-02T10:01:00+01:00"  # 24 h 1 min
+    r = post(svc, body)
+    assert r.status_code == 422  # type: ignore[attr-defined]
+    assert "at most 1440 minutes" in r.json()["details"][0]["message"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"organizer": "a\x00b"},
+        {"external_id": "\x00"},
+        {"from": "0001-01-01T00:00:00+01:00"},
+        {"to": "9999-12-31T23:59:59-01:00"},
+        {
+            "cursor": "WyIyMDI2LTEyLTAxVDEwOjAwOjAwKzAwOjAwIiwgIlx1MDAwMCJd"
+        },  # ["2026-12-01T10:00:00+00:00", "\u0000"]
+    ],
+)
+def test_query_values_no_database_can_hold_are_422(svc: RunningService, params: dict[str, str]) -> None:
+    r = svc.client.get("/v1/meetings", params=params, headers=auth())
+    assert r.status_code == 422, r.text
+
+
+@pytest.mark.parametrize("meeting_id", ["%00", "not-a-uuid", "1" * 300])
+def test_ids_that_cannot_name_a_meeting_are_404(svc: RunningService, meeting_id: str) -> None:
+    for path in (f"/v1/meetings/{meeting_id}", f"/v1/meetings/{meeting_id}/attendance"):
+        r = svc.client.get(path, headers=auth())
+        assert r.status_code == 404 and r.json()["code"] == "not_found", r.text
+    assert (
+        svc.client.patch(f"/v1/meetings/{meeting_id}", json={"title": "x"}, headers=auth()).status_code == 404
+    )
+    assert svc.client.delete(f"/v1/meetings/{meeting_id}", headers=auth()).status_code == 404

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
+from service.domain.meeting import ExternalRef, MeetingKind, MeetingOrigin, Person, Schedule
+from service.storage import meetings_repo
 from tests.support import ADMIN_KEY, CRM_KEY, REPORTS_KEY, RunningService, auth, meeting_body, running_service
 
 
@@ -203,3 +205,59 @@ def test_the_openapi_document_describes_the_api(svc: RunningService) -> None:
         spec["paths"]
     )
     assert svc.client.get("/docs").status_code == 200
+
+
+def test_every_meeting_route_checks_key_and_scope_before_the_body(svc: RunningService) -> None:
+    meeting = create(svc).json()
+    base = f"/v1/meetings/{meeting['id']}"
+    writes = [("POST", "/v1/meetings"), ("PATCH", base), ("DELETE", base)]
+    reads = [("GET", base), ("GET", f"{base}/attendance"), ("GET", "/v1/meetings")]
+    for method, path in writes + reads:
+        # No key: 401 even for a body that is not JSON at all.
+        r = svc.client.request(
+            method, path, content=b"{not json", headers={"content-type": "application/json"}
+        )
+        assert r.status_code == 401, (method, path, r.text)
+    for method, path in writes:
+        # A reports key may not write, and learns nothing about the body's shape.
+        r = svc.client.request(method, path, json={"title": ""}, headers=auth(REPORTS_KEY))
+        assert (r.status_code, r.json()["code"]) == (403, "forbidden"), (method, path)
+    for method, path in reads:
+        assert svc.client.request(method, path, headers=auth(REPORTS_KEY)).status_code == 200, (method, path)
+
+
+def test_concurrent_changes_leave_zoom_and_salesmeet_agreeing(svc: RunningService) -> None:
+    meeting = create(svc).json()
+    path = f"/v1/meetings/{meeting['id']}"
+
+    def patch(i: int) -> int:
+        body = {"title": f"Take {i}", "duration_minutes": 30 + i}
+        return svc.client.patch(path, json=body, headers=auth()).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(patch, range(16))) == {200}
+    ours = svc.client.get(path, headers=auth()).json()
+    zoom_meeting = svc.zoom.meetings[int(meeting["provider_meeting_id"])]
+    assert (zoom_meeting.topic, zoom_meeting.duration) == (ours["title"], ours["duration_minutes"])
+
+
+def test_a_claim_left_by_a_crashed_request_is_taken_over(svc: RunningService) -> None:
+    with svc.runtime.db.write() as conn:  # what a request that died after claiming leaves behind
+        meetings_repo.insert_claim(
+            conn,
+            meeting_id="00000000-0000-4000-8000-000000000001",
+            origin=MeetingOrigin.API,
+            title="Discovery call",
+            agenda=None,
+            kind=MeetingKind.CUSTOMER,
+            kind_derived=True,
+            schedule=Schedule(datetime(2026, 12, 1, 9, tzinfo=UTC), 30, "Europe/Berlin"),
+            organizer=Person("host@acme.example"),
+            attendees=(),
+            external_ref=ExternalRef("hubspot", "deal-1"),
+            now=datetime.now(UTC) - timedelta(minutes=10),
+        )
+    response = create(svc)
+    assert response.status_code == 201, response.text
+    assert response.json()["id"] != "00000000-0000-4000-8000-000000000001"
+    assert len(svc.zoom.meetings) == 1
