@@ -16,7 +16,6 @@ import contextlib
 import copy
 import difflib
 import hashlib
-import hmac
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -361,9 +360,6 @@ class ApiKeyConfig(_Section):
     scope: ApiKeyScope
     hash: Annotated[str, AfterValidator(_api_key_hash)]
 
-    def matches(self, presented_key: str) -> bool:
-        return hmac.compare_digest(hash_api_key(presented_key), self.hash)
-
 
 class WorkerConfig(_Section):
     poll_interval_seconds: PositiveSeconds = 0.5
@@ -398,14 +394,6 @@ class AppConfig(_Section):
 
     def routing_table(self) -> RoutingTable:
         return self.routing.to_table()
-
-    def api_key_for(self, presented_key: str) -> ApiKeyConfig | None:
-        """The configured key matching a presented bearer key; every entry is compared in constant time."""
-        found = None
-        for key in self.api_keys:
-            if key.matches(presented_key):
-                found = key
-        return found
 
     def url_for(self, path: str) -> str:
         """An absolute URL under `public_url`, e.g. `url_for("/webhooks/zoom")`."""

@@ -14,9 +14,9 @@ import yaml
 from pydantic import BaseModel
 from pydantic_settings import SettingsError
 
+from service.api.auth import ApiKeyring, Scope
 from service.config import (
     SECRET_ENV_VARS,
-    ApiKeyScope,
     AppConfig,
     ConfigError,
     ConfigIssue,
@@ -28,6 +28,7 @@ from service.config import (
 )
 from service.domain.meeting import MeetingKind, ProviderName
 from service.domain.routing import RouteChoice, RouteCondition, RouteRule, RoutingTable, choose_provider
+from service.errors import Unauthorized
 from service.settings import (
     SECRET_NAMES,
     SECRETS_DIR_ENV,
@@ -162,11 +163,13 @@ def test_api_keys_match_only_their_own_plain_key() -> None:
         )
     )
 
-    crm = config.api_key_for("sm_live_crm_key")
-    admin = config.api_key_for("sm_live_admin_key")
-    assert crm is not None and (crm.name, crm.scope) == ("hubspot", ApiKeyScope.CRM)
-    assert admin is not None and admin.scope is ApiKeyScope.ADMIN
-    assert config.api_key_for("sm_live_crm_keyX") is None
+    keyring = ApiKeyring((k.name, k.scope.value, k.hash) for k in config.api_keys)
+    crm = keyring.authenticate("Bearer sm_live_crm_key")
+    admin = keyring.authenticate("Bearer sm_live_admin_key")
+    assert (crm.key_name, crm.scope) == ("hubspot", Scope.CRM)
+    assert admin.scope is Scope.ADMIN
+    with pytest.raises(Unauthorized):
+        keyring.authenticate("Bearer sm_live_crm_keyX")
     assert hash_api_key("abc") == "sha256:" + hashlib.sha256(b"abc").hexdigest()
 
 
@@ -218,9 +221,9 @@ def test_sandbox_file_loads_with_its_documented_keys() -> None:
         r"#\s+(crm|reports|admin)\s+(sm_sandbox_\w+)", SANDBOX.read_text(encoding="utf-8")
     )
     assert len(documented) == 3
+    keyring = ApiKeyring((k.name, k.scope.value, k.hash) for k in config.api_keys)
     for scope, plain_key in documented:
-        key = config.api_key_for(plain_key)
-        assert key is not None and key.scope == ApiKeyScope(scope)
+        assert keyring.authenticate(f"Bearer {plain_key}").scope == Scope(scope)
     assert missing_secrets(config, Settings()) == []
 
 
