@@ -69,6 +69,30 @@ def fetch_token(settings: ZoomAdapterSettings, monotonic: Callable[[], float]) -
     return AccessToken(token, monotonic() + max(0.0, lifetime - REFRESH_MARGIN_SECONDS))
 
 
+def _within(seconds: float, build: Callable[[], Any]) -> Any:
+    """Run `build` on a daemon thread and wait at most `seconds`; TimeoutError if it has not finished.
+
+    A thread that hangs is abandoned (it is a daemon, so it never blocks shutdown).
+    """
+    outcome: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(build())
+        except BaseException as exc:  # handed to the waiting caller below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="zoomus-setup", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer within {seconds:.0f} s")
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
 class ZoomApi:
     """Thread-safe access to one lazily built `ZoomClient`, with token refresh and retries."""
 
@@ -109,16 +133,20 @@ class ZoomApi:
     def _build_client(self) -> Any:
         settings = self._settings
         try:
-            # Its own token fetch runs right after ours succeeded against the same endpoint.
-            client = ZoomClient(
-                settings.client_id,
-                settings.client_secret,
-                settings.account_id,
-                timeout=settings.timeout_seconds,
-                base_uri=settings.api_base_url,
-                oauth_uri=settings.token_url,
+            # Its own token fetch runs right after ours succeeded against the same endpoint, but
+            # with no timeout of its own: bound it here so a hang cannot hold the lock for ever.
+            client = _within(
+                settings.timeout_seconds * 2,
+                lambda: ZoomClient(
+                    settings.client_id,
+                    settings.client_secret,
+                    settings.account_id,
+                    timeout=settings.timeout_seconds,
+                    base_uri=settings.api_base_url,
+                    oauth_uri=settings.token_url,
+                ),
             )
-        except (requests.RequestException, ValueError) as exc:
+        except (requests.RequestException, ValueError, TimeoutError) as exc:
             raise ProviderUnavailable(
                 ZOOM, f"could not set up the Zoom client ({type(exc).__name__})"
             ) from exc
