@@ -268,3 +268,24 @@ def test_a_report_alone_gives_the_same_record_as_the_events_it_describes(
         # Unkeyed overlapping sessions may pair differently from the report's rows; every total,
         # bound and first/last time must still agree.
         assert without_sessions(from_report) == without_sessions(from_events)
+
+
+@PROPERTY_SETTINGS
+@given(meetings(), st.data())
+def test_an_email_missing_from_some_events_does_not_split_a_person(
+    meeting: GenMeeting, data: st.DataObject
+) -> None:
+    """Providers omit the e-mail in some events (Zoom sends ""): the id ties them to the person."""
+    events = meeting_events(meeting) + participant_events(meeting)
+
+    def maybe_hidden(event: AttendanceEvent) -> AttendanceEvent:
+        person = event.participant
+        keeps_email = event.event_key.endswith("-0") and event.type is EventType.PARTICIPANT_JOINED
+        if person is None or person.email is None or keeps_email or not data.draw(st.booleans()):
+            return event
+        return replace(
+            event, participant=ParticipantIdentity(None, person.provider_participant_id, person.name)
+        )
+
+    masked = [maybe_hidden(e) for e in events]
+    assert compute(meeting, data.draw(st.permutations(masked))) == compute(meeting, events)
