@@ -19,7 +19,7 @@ from sqlalchemy import create_engine, text
 
 from integrations.sandbox.zoom import End, Join, Leave, MeetingPlayer, ScriptPerson, Start, ZoomEmulatorConfig
 from integrations.sandbox.zoom.config import ZoomUser
-from integrations.sandbox.zoom.state import EmulatedMeeting, ZoomEmulatorState
+from integrations.sandbox.zoom.state import ZoomEmulatorState
 from service.bootstrap import decode_zoom_delivery
 from service.domain.meeting import CompanyDomains
 from service.logging import configure_logging
@@ -39,23 +39,8 @@ def build_bodies(meetings: int, guests: int) -> list[bytes]:
     start = datetime(2026, 11, 2, 9, tzinfo=UTC)
     bodies: list[bytes] = []
     for m in range(meetings):
-        meeting_id = state.new_meeting_id()
         begin = start + timedelta(hours=m)
-        state.meetings[meeting_id] = EmulatedMeeting(
-            id=meeting_id,
-            uuid=state.new_uuid(),
-            host=HOST,
-            topic=f"Call {m}",
-            type=2,
-            start_time=begin,
-            duration=60,
-            timezone="UTC",
-            agenda="",
-            created_at=begin,
-            password="0",
-            settings={},
-            join_url=f"https://sandbox.zoom.example/j/{meeting_id}",
-        )
+        meeting_id = state.add_meeting(HOST, topic=f"Call {m}", start_time=begin).id
         people = [ScriptPerson(f"P{m}-{g}", f"p{g}@customer{m % 7}.example") for g in range(guests)]
         script = [Start(begin), Join(begin, ScriptPerson("Hanna Host", HOST.email, HOST.id))]
         script += [Join(begin + timedelta(seconds=10 + i), p) for i, p in enumerate(people)]

@@ -25,7 +25,6 @@ from integrations.sandbox.zoom import (
     zoom_signature,
 )
 from integrations.sandbox.zoom.player import Step
-from integrations.sandbox.zoom.state import EmulatedMeeting
 from service.storage.inbox_repo import Delivery
 from webhooks.zoom import delivery_key
 
@@ -64,23 +63,7 @@ class OfflineZoom:
         self.state = ZoomEmulatorState(ZoomEmulatorConfig(users=(HOST,), seed=seed))
 
     def add_meeting(self, topic: str, start: datetime) -> int:
-        meeting_id = self.state.new_meeting_id()
-        self.state.meetings[meeting_id] = EmulatedMeeting(
-            id=meeting_id,
-            uuid=self.state.new_uuid(),
-            host=HOST,
-            topic=topic,
-            type=2,
-            start_time=start,
-            duration=60,
-            timezone="UTC",
-            agenda="",
-            created_at=start,
-            password="00000000",
-            settings={},
-            join_url=f"https://sandbox.zoom.example/j/{meeting_id}",
-        )
-        return meeting_id
+        return self.state.add_meeting(HOST, topic=topic, start_time=start, password="00000000").id
 
     def play(self, topic: str, start: datetime, script: list[Step]) -> PlayedMeeting:
         meeting_id = self.add_meeting(topic, start)

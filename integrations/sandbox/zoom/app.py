@@ -216,25 +216,17 @@ def _add_meeting_routes(app: FastAPI, state: ZoomEmulatorState) -> None:
             return JSONResponse(failed.body(), status_code=400)
         if not state.count_create_update(user):
             return _daily_limit_response(state)
-        meeting_id = state.new_meeting_id()
-        encrypted = secrets.token_urlsafe(24)
-        meeting = EmulatedMeeting(
-            id=meeting_id,
-            uuid=state.new_uuid(),
-            host=user,
+        meeting = state.add_meeting(
+            user,
             topic=fields.topic if fields.topic is not None else "Zoom Meeting",
             type=fields.type or 2,
             start_time=fields.start_time or (state.now() if fields.type == 1 else None),
             duration=fields.duration or 60,
             timezone=fields.timezone or "UTC",
             agenda=fields.agenda or "",
-            created_at=state.now(),
-            password=fields.password if fields.password is not None else state.new_password(),
-            settings=dict(fields.settings or {}),
-            join_url=f"{config.join_url_base}/j/{meeting_id}?pwd={encrypted}",
+            password=fields.password,
+            settings=fields.settings,
         )
-        with state.lock:
-            state.meetings[meeting_id] = meeting
         return JSONResponse(meeting_json(meeting, _start_url(state, meeting)), status_code=201)
 
     @app.get("/v2/meetings/{meeting_ref}")

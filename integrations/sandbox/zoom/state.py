@@ -158,6 +158,40 @@ class ZoomEmulatorState:
         with self.lock:
             return f"{self._random.randrange(10**8):08d}"
 
+    def add_meeting(
+        self,
+        host: ZoomUser,
+        *,
+        topic: str = "Zoom Meeting",
+        type: int = 2,
+        start_time: datetime | None = None,
+        duration: int = 60,
+        timezone: str = "UTC",
+        agenda: str = "",
+        password: str | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> EmulatedMeeting:
+        """Schedule a meeting in the account (what a create call does once it has validated its input)."""
+        meeting_id = self.new_meeting_id()
+        meeting = EmulatedMeeting(
+            id=meeting_id,
+            uuid=self.new_uuid(),
+            host=host,
+            topic=topic,
+            type=type,
+            start_time=start_time,
+            duration=duration,
+            timezone=timezone,
+            agenda=agenda,
+            created_at=self.now(),
+            password=password if password is not None else self.new_password(),
+            settings=dict(settings or {}),
+            join_url=f"{self.config.join_url_base}/j/{meeting_id}?pwd={secrets.token_urlsafe(24)}",
+        )
+        with self.lock:
+            self.meetings[meeting_id] = meeting
+        return meeting
+
     # --- limits -------------------------------------------------------------------------------
 
     def count_create_update(self, user: ZoomUser) -> bool:
