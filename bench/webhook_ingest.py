@@ -2,6 +2,7 @@
 
     python -m bench.webhook_ingest [--requests N] [--concurrency C] [--rounds R]
                                    [--database-url postgresql://postgres@127.0.0.1:5432/test] [--quick]
+                                   [--gc-freeze]
 
 Each target is its own uvicorn process (one worker, identical settings) on loopback; this process
 only generates load, so the client never shares the servers' GIL. The targets are:
@@ -18,12 +19,17 @@ client (pre-built request bytes; the client costs a fraction of what the servers
 Durability: after the last round each salesmeet server is killed with SIGKILL (no graceful drain),
 then the database must hold every delivery that was answered 2xx: 2xx'd keys ⊆ stored keys, and
 the number of distinct stored keys equals the number of 2xx answers. Exit status 1 if not.
+
+`--gc-freeze` is a what-if, not the product as shipped: every server (the baseline too) calls
+`gc.collect(); gc.freeze()` once its app is built, so the full collections that run under load
+no longer walk the objects created at import and start-up (see bench/README.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import multiprocessing
 import secrets
 import socket
@@ -136,6 +142,7 @@ class ServerSpec:
     name: str
     app: AppKind
     database_url: str | None = None
+    gc_freeze: bool = False
 
 
 def baseline_app() -> FastAPI:
@@ -181,6 +188,9 @@ def serve(spec: ServerSpec, port_out: Connection) -> None:
     else:
         assert spec.database_url is not None
         app = salesmeet_app(spec.database_url)
+    if spec.gc_freeze:
+        gc.collect()
+        gc.freeze()
     uvicorn.Server(uvicorn.Config(app, **UVICORN_SETTINGS)).run(sockets=[sock])
 
 
@@ -463,6 +473,7 @@ class Options:
     rounds: int
     warmup: int
     database_url: str | None
+    gc_freeze: bool
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -473,21 +484,29 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds to split the requests in")
     parser.add_argument("--database-url", help="also measure over PostgreSQL (a fresh schema, dropped after)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,000 requests in one round")
+    parser.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="what-if: gc.freeze() in every server after start-up (not what the product does today)",
+    )
     args = parser.parse_args(argv)
     requests, rounds = (1_000, 1) if args.quick else (args.requests, args.rounds)
     if requests < rounds or args.concurrency < 1 or rounds < 1:
         parser.error("need --requests >= --rounds >= 1 and --concurrency >= 1")
-    return Options(requests, args.concurrency, rounds, min(2_000, requests // 5), args.database_url)
+    warmup = min(2_000, requests // 5)
+    return Options(requests, args.concurrency, rounds, warmup, args.database_url, args.gc_freeze)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     with ExitStack() as stack:
-        specs = [ServerSpec("baseline", "baseline")]
-        specs.append(ServerSpec("salesmeet-sqlite", "salesmeet", stack.enter_context(sqlite_database())))
+        freeze = options.gc_freeze
+        specs = [ServerSpec("baseline", "baseline", gc_freeze=freeze)]
+        sqlite_url = stack.enter_context(sqlite_database())
+        specs.append(ServerSpec("salesmeet-sqlite", "salesmeet", sqlite_url, gc_freeze=freeze))
         if options.database_url:
             url = stack.enter_context(postgres_schema(options.database_url))
-            specs.append(ServerSpec("salesmeet-postgres", "salesmeet", url))
+            specs.append(ServerSpec("salesmeet-postgres", "salesmeet", url, gc_freeze=freeze))
         targets = [start_target(spec) for spec in specs]
         try:
             print(
@@ -495,6 +514,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"concurrency {options.concurrency}, {options.warmup} warm-up requests each; "
                 f"uvicorn {uvicorn.__version__} (h11, asyncio), 1 process per target, "
                 f"Python {sys.version.split()[0]}"
+                + ("; what-if: gc.freeze() after start-up in every server" if freeze else "")
             )
             for target in targets:
                 run_load(target, participant_joined_bodies(options.warmup, tag="warmup"), options.concurrency)

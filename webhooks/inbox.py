@@ -11,7 +11,7 @@ import asyncio
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import structlog
@@ -20,6 +20,9 @@ from service.storage.database import Database
 from service.storage.inbox_repo import Delivery, insert_deliveries, touch_last_webhook
 
 log = structlog.get_logger("salesmeet.inbox")
+
+# provider_status.last_webhook_at is written at most this often per provider (and process).
+TOUCH_INTERVAL = timedelta(seconds=1)
 
 
 @dataclass
@@ -44,6 +47,7 @@ class InboxWriter:
         self._task: asyncio.Task[None] | None = None
         self._limiter = anyio.CapacityLimiter(1)
         self._lock = threading.Lock()
+        self._last_touched: dict[str, datetime] = {}  # provider -> `now` of its last committed touch
         self._stopping = False
 
     async def start(self) -> None:
@@ -107,11 +111,27 @@ class InboxWriter:
                 p.done.set_result(is_new)
 
     def _write(self, deliveries: list[Delivery]) -> set[tuple[str, str]]:
-        unique: dict[tuple[str, str], Delivery] = {}
-        for d in deliveries:
-            unique.setdefault((d.provider, d.delivery_key), d)
         now = self._clock()
-        with self._lock, self._db.write() as conn:
-            new_keys = insert_deliveries(conn, list(unique.values()), now)
-            touch_last_webhook(conn, [d.provider for d in unique.values()], now)
+        with self._lock:
+            to_touch = self._providers_to_touch(deliveries, now)
+            with self._db.write() as conn:
+                new_keys = insert_deliveries(conn, deliveries, now)
+                if to_touch:
+                    touch_last_webhook(conn, to_touch, now)
+            # Only a committed touch counts: after a failed batch the next one touches again.
+            for provider in to_touch:
+                self._last_touched[provider] = now
         return new_keys
+
+    def _providers_to_touch(self, deliveries: list[Delivery], now: datetime) -> list[str]:
+        """The providers whose last-webhook time is a second or more out of date (or unknown).
+
+        `provider_status.last_webhook_at` is for people (admin API); rewriting it in every batch
+        costs an upsert per transaction at thousands of deliveries a second.
+        """
+        providers = {d.provider for d in deliveries}
+        return sorted(
+            p
+            for p in providers
+            if (last := self._last_touched.get(p)) is None or not last <= now < last + TOUCH_INTERVAL
+        )

@@ -40,7 +40,7 @@ WEBHOOKS = Counter(
 )
 PATH = "/webhooks/zoom"
 _URL_VALIDATION_MARKER = b"endpoint.url_validation"
-_KEPT_HEADERS = frozenset({"x-zm-request-timestamp", "x-zm-signature", "x-zm-trackingid", "user-agent"})
+_KEPT_HEADERS = frozenset({b"x-zm-request-timestamp", b"x-zm-signature", b"x-zm-trackingid", b"user-agent"})
 _OK_START = {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"0")]}
 _OK_BODY = {"type": "http.response.body", "body": b""}
 
@@ -117,9 +117,9 @@ def _kept_headers(scope: Scope) -> dict[str, str]:
     """The headers worth keeping with the delivery; ASGI names are lower-case, the first one wins."""
     kept: dict[str, str] = {}
     for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1")
-        if name in _KEPT_HEADERS and name not in kept:
-            kept[name] = raw_value.decode("latin-1")
+        # Compared as bytes: only the few kept headers are decoded.
+        if raw_name in _KEPT_HEADERS:
+            kept.setdefault(raw_name.decode("latin-1"), raw_value.decode("latin-1"))
     return kept
 
 

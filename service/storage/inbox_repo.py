@@ -43,6 +43,11 @@ def insert_deliveries(
     conn: Connection, deliveries: Sequence[Delivery], now: datetime
 ) -> set[tuple[str, str]]:
     """Insert what is new; return the (provider, key) pairs that were new (the rest were duplicates)."""
+    unique: dict[tuple[str, str], Delivery] = {}
+    for d in deliveries:
+        unique.setdefault((d.provider, d.delivery_key), d)
+    # Key order: two replicas storing overlapping batches take index locks in one order (no deadlock).
+    deliveries = [unique[key] for key in sorted(unique)]
     if not deliveries:
         return set()
     stmt = (

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from service.bootstrap import Runtime, build_runtime, decode_zoom_delivery
@@ -25,7 +25,7 @@ from service.settings import Settings
 from service.storage import attendance_repo, inbox_repo, leases, meetings_repo
 from service.storage.database import Database, upgrade_database
 from service.storage.inbox_repo import Delivery
-from service.storage.tables import attendance_events, meetings, webhook_deliveries
+from service.storage.tables import attendance_events, meetings, provider_status, webhook_deliveries
 from service.usecases.record_attendance import AttendancePolicy, process_inbox_batch
 from tests.helpers_signing import OfflineZoom, PlayedMeeting, minutes_ago, signed_headers, zoom_delivery
 from tests.support import auth, running_service, sandbox_config
@@ -129,6 +129,36 @@ async def test_stop_writes_everything_accepted_before_it_returns(db: Database) -
         assert await writer.store(raw_delivery(999)) is True
     finally:
         await writer.stop()
+
+
+async def test_a_failed_commit_fails_every_caller_of_its_batch(db: Database) -> None:
+    writer = InboxWriter(db)
+    await writer.start()
+    try:
+        with db.write() as conn:  # the table is gone: the batch's transaction cannot commit
+            conn.execute(text("DROP TABLE webhook_deliveries"))
+        outcomes = await asyncio.gather(
+            *(writer.store(raw_delivery(n)) for n in range(20)), return_exceptions=True
+        )
+    finally:
+        await writer.stop()
+    # Every sender is answered with an error (a 5xx to the provider, which retries), none with "stored".
+    assert all(isinstance(o, Exception) for o in outcomes)
+
+
+async def test_last_webhook_time_is_written_at_most_once_a_second(db: Database) -> None:
+    times = iter([NOW, NOW + timedelta(milliseconds=400), NOW + timedelta(milliseconds=1500)])
+    writer = InboxWriter(db, clock=lambda: next(times))
+    await writer.start()
+    seen = []
+    try:
+        for n in range(3):
+            await writer.store(raw_delivery(n))
+            with db.read() as conn:
+                seen.append(conn.execute(select(provider_status.c.last_webhook_at)).scalar_one())
+    finally:
+        await writer.stop()
+    assert seen == [NOW, NOW, NOW + timedelta(milliseconds=1500)]
 
 
 # --- processing ------------------------------------------------------------------------------
