@@ -96,8 +96,25 @@ class ZoomProvider:
             return  # Already gone (deleted before, or a retry of a delete that went through).
 
     def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport:
-        """The report for one instance (its uuid), or for the latest one (the numeric id)."""
-        ref = mapping.report_path_ref(instance or _meeting_id(provider_meeting_id))
+        """The report for one instance (its uuid), or for every ended instance of the meeting.
+
+        A Zoom meeting id gets a new instance each time the host starts it again (a dropped host,
+        a restart): the meeting's attendance spans all of them. Zoom's numeric-id report covers only
+        the latest instance, so the past instances are listed and each one's report is merged.
+        """
+        if instance is not None:
+            return self._instance_report(instance)
+        meeting_id = _meeting_id(provider_meeting_id)
+        listing = _json_object(
+            self._api.call(lambda zc: zc.past_meeting.list(meeting_id=meeting_id), idempotent=True)
+        )
+        uuids = mapping.past_instance_uuids(listing)
+        if not uuids:
+            return self._instance_report(meeting_id)
+        return mapping.merge_reports([self._instance_report(uuid) for uuid in uuids])
+
+    def _instance_report(self, meeting_id_or_uuid: str) -> AttendanceReport:
+        ref = mapping.report_path_ref(meeting_id_or_uuid)
         detail = _json_object(
             self._api.call(lambda zc: zc.report.get_request(f"/report/meetings/{ref}"), idempotent=True)
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -95,6 +95,31 @@ def attendance_report(detail: Mapping[str, Any], rows: Iterable[Mapping[str, Any
     return AttendanceReport(
         actual_start=parse_zoom_time(detail.get("start_time")),
         actual_end=parse_zoom_time(detail.get("end_time")),
+        sessions=tuple(
+            sorted(sessions, key=lambda s: (s.joined_at, s.email or "", s.provider_participant_id or ""))
+        ),
+    )
+
+
+def past_instance_uuids(listing: Mapping[str, Any]) -> list[str]:
+    """The instance uuids of a "list past meeting instances" answer, oldest first."""
+    meetings = listing.get("meetings")
+    found = [
+        (str(m.get("start_time") or ""), str(m["uuid"]))
+        for m in (meetings if isinstance(meetings, list) else [])
+        if isinstance(m, dict) and m.get("uuid")
+    ]
+    return [uuid for _, uuid in sorted(found)]
+
+
+def merge_reports(reports: Sequence[AttendanceReport]) -> AttendanceReport:
+    """Several instances of one meeting as one report: first start, last end, every session."""
+    starts = [r.actual_start for r in reports if r.actual_start is not None]
+    ends = [r.actual_end for r in reports if r.actual_end is not None]
+    sessions = [s for r in reports for s in r.sessions]
+    return AttendanceReport(
+        actual_start=min(starts, default=None),
+        actual_end=max(ends, default=None),
         sessions=tuple(
             sorted(sessions, key=lambda s: (s.joined_at, s.email or "", s.provider_participant_id or ""))
         ),

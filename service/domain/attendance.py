@@ -20,6 +20,10 @@ Pure domain code (stdlib and `service.domain` only). `compute_attendance` implem
   live the session stays open (`left_at` None) and counts up to `as_of`.
 - The provider's post-meeting report, when given, is complete: its rows replace the webhook
   sessions of every participant it names. Participants seen only in webhooks keep theirs.
+- The meeting's span: the earliest start and the latest end the provider told of, by event or
+  report (a meeting restarted on the provider has several instances; its report spans them all).
+- Identity: a provider participant id that came with an e-mail anywhere (event or report row)
+  stands for that e-mail everywhere, so one person is never split by a missing e-mail.
 """
 
 from __future__ import annotations
@@ -323,24 +327,27 @@ def _apply_report(
 def _actual_start(
     ordered: Sequence[AttendanceEvent], reported: AttendanceReport | None, sightings: Iterable[_Sighting]
 ) -> datetime | None:
-    started = [e.occurred_at for e in ordered if e.type is EventType.MEETING_STARTED]
-    if started:
-        return min(started)
+    """The provider's start (the earliest it told of, by event or report), else the first join."""
+    starts = [e.occurred_at for e in ordered if e.type is EventType.MEETING_STARTED]
     if reported is not None and reported.actual_start is not None:
-        return require_utc(reported.actual_start)
+        starts.append(require_utc(reported.actual_start))
+    if starts:
+        return min(starts)
     return min((at for s in sightings for at in s.join_times), default=None)
 
 
 def _actual_end(
     ordered: Sequence[AttendanceEvent], reported: AttendanceReport | None, sightings: Iterable[_Sighting]
 ) -> datetime | None:
-    ended = [e.occurred_at for e in ordered if e.type is EventType.MEETING_ENDED]
-    if ended:
-        return max(ended)
+    """The provider's end (the latest it told of: a restarted meeting's report ends after the first
+    instance's end event), else, once the meeting is known to be over, the last leave."""
+    ends = [e.occurred_at for e in ordered if e.type is EventType.MEETING_ENDED]
+    if reported is not None and reported.actual_end is not None:
+        ends.append(require_utc(reported.actual_end))
+    if ends:
+        return max(ends)
     if reported is None:
         return None  # no end event and no report: the meeting is still live
-    if reported.actual_end is not None:
-        return require_utc(reported.actual_end)
     return max((at for s in sightings for at in s.leave_times), default=None)
 
 

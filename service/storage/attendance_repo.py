@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from integrations.base import AttendanceReport, ReportedSession
@@ -85,6 +85,21 @@ def load_events(conn: Connection, provider: ProviderName, provider_meeting_id: s
             )
         )
     return events
+
+
+def latest_start_or_join(
+    conn: Connection, provider: ProviderName, provider_meeting_id: str
+) -> datetime | None:
+    """The last time the provider said the meeting started or someone joined (a restart shows here)."""
+    c = attendance_events.c
+    latest: datetime | None = conn.execute(
+        select(func.max(c.occurred_at)).where(
+            c.provider == provider.value,
+            c.provider_meeting_id == provider_meeting_id,
+            c.type.in_([EventType.MEETING_STARTED.value, EventType.PARTICIPANT_JOINED.value]),
+        )
+    ).scalar()
+    return latest
 
 
 def replace_reported_sessions(conn: Connection, meeting_id: str, sessions: Iterable[ReportedSession]) -> None:

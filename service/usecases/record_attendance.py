@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection
@@ -232,13 +233,25 @@ def refresh_meeting(
     """Recompute and store one meeting's record and status; False when there was nothing to do."""
     if not meetings_repo.lock_meeting(conn, meeting_id):
         return False
-    state = meetings_repo.reconcile_state(conn, meeting_id)
-    if state is None or (only_if_dirty and not state["attendance_dirty"]):
+    found = meetings_repo.reconcile_state(conn, meeting_id)
+    if found is None or (only_if_dirty and not found["attendance_dirty"]):
         return False  # another worker refreshed it while we waited for the lock
+    state: dict[str, Any] = dict(found)
     meeting = meetings_repo.get_meeting(conn, meeting_id)
     if meeting is None or meeting.provider is None or meeting.provider_meeting_id is None:
         meetings_repo.update_meeting_fields(conn, meeting_id, {"attendance_dirty": False})
         return False
+    if meeting.completeness is Completeness.RECONCILED and _restarted_since_report(conn, meeting, state):
+        # The host started the meeting again after its report was taken: the new instance is live
+        # until it ends and the meeting is reconciled again, over all its instances.
+        reopened = {
+            "completeness": Completeness.LIVE.value,
+            "completeness_reason": None,
+            "reconcile_after": None,
+        }
+        meetings_repo.update_meeting_fields(conn, meeting_id, reopened)
+        meeting = replace(meeting, completeness=Completeness.LIVE)
+        state["reconcile_after"] = None
     record, events = compute_meeting_attendance(conn, meeting, policy, now)
     attendance_repo.write_participants(conn, meeting_id, record.participants)
     values: dict[str, object] = {
@@ -268,6 +281,13 @@ def refresh_meeting(
         values.update(_discovered_meeting_shape(record, events, meeting.kind_derived))
     meetings_repo.update_meeting_fields(conn, meeting_id, values)
     return True
+
+
+def _restarted_since_report(conn: Connection, meeting: Meeting, state: Mapping[str, Any]) -> bool:
+    assert meeting.provider is not None and meeting.provider_meeting_id is not None
+    reported_end = state["reported_end"]
+    latest = attendance_repo.latest_start_or_join(conn, meeting.provider, meeting.provider_meeting_id)
+    return reported_end is not None and latest is not None and latest > reported_end
 
 
 def _discovered_meeting_shape(

@@ -204,3 +204,50 @@ def test_zoom_validates_the_endpoint_and_admin_sees_the_last_webhook(svc: Runnin
     play(svc, meeting, WebhookFaults())
     providers = svc.client.get("/v1/admin/providers", headers=auth("test-admin-key")).json()
     assert providers[0]["last_webhook_at"] is not None
+
+
+def test_a_meeting_started_again_after_its_report_is_reconciled_over_both_instances(
+    svc: RunningService,
+) -> None:
+    meeting = svc.client.post(
+        "/v1/meetings", json=meeting_body(start=SCHEDULED.isoformat(), duration_minutes=30), headers=auth()
+    ).json()
+    first = play(svc, meeting, WebhookFaults(drop_rate=0.2, shuffle=True, seed=11))
+    svc.runtime.worker.drain()
+    svc.runtime.worker.run_periodic(force=True)
+    svc.runtime.worker.drain()
+    path = f"/v1/meetings/{meeting['id']}/attendance"
+    assert svc.client.get(path, headers=auth()).json()["completeness"] == "reconciled"
+
+    # The host starts the same Zoom meeting again an hour later: a second instance.
+    restart = at(90)
+    second_script: Sequence[Step] = (
+        Start(restart),
+        Join(restart, HOST),
+        Join(restart + timedelta(seconds=30), BOB),
+        Leave(restart + timedelta(minutes=12), BOB),
+        End(restart + timedelta(minutes=15)),
+    )
+    sender = WebhookSender(f"{svc.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token)
+    with sender:
+        second = MeetingPlayer(svc.zoom, sender, WebhookFaults(drop_rate=0.2, shuffle=True, seed=12)).play(
+            int(meeting["provider_meeting_id"]), second_script
+        )
+    svc.runtime.worker.drain()
+    reopened = svc.client.get(path, headers=auth()).json()
+    if any(e.event == "meeting.started" for e in second.events if e not in second.dropped):
+        assert reopened["completeness"] == "live"
+    svc.runtime.worker.run_periodic(force=True)
+    svc.runtime.worker.drain()
+
+    record = svc.client.get(path, headers=auth()).json()
+    assert record["completeness"] == "reconciled"
+    start, end = at(2), restart + timedelta(minutes=15)
+    assert (record["actual_start"], record["actual_end"]) == (
+        start.isoformat().replace("+00:00", "Z"),
+        end.isoformat().replace("+00:00", "Z"),
+    )
+    for key in ("host@acme.example", "bob@customer.example"):
+        truth = list(first.ground_truth[key]) + list(second.ground_truth[key])
+        participant = next(p for p in record["participants"] if p["email"] == key)
+        assert participant["attended_seconds"] == union_seconds(truth, start, end), key

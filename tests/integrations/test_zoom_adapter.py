@@ -237,13 +237,30 @@ def test_attendance_report_pages_and_matches_ground_truth(zoom: RunningZoom, uui
     )
 
 
-def test_attendance_by_numeric_id_is_the_latest_instance(zoom: RunningZoom) -> None:
+def test_attendance_by_meeting_id_spans_every_instance(zoom: RunningZoom) -> None:
+    """The host's connection drops and the meeting is started again: one meeting, two instances."""
     provider = _provider(zoom)
     meeting_id = provider.create_meeting(_request()).provider_meeting_id
-    _play_meeting(zoom, meeting_id, people=1, uuid=None)
-    latest = _play_meeting(zoom, meeting_id, people=3, uuid=None)
+    first = _play_meeting(zoom, meeting_id, people=1, uuid=None)
+    restart = START + timedelta(hours=1)
+    guest = ScriptPerson("Late Guest", "late@customer.example")
+    MeetingPlayer(zoom.state).play(
+        int(meeting_id),
+        [Start(restart), Join(restart + timedelta(seconds=5), guest), End(restart + timedelta(minutes=10))],
+    )
     report = provider.fetch_attendance(meeting_id)
-    assert _by_participant(report.sessions) == latest
+    expected = {
+        **first,
+        "late@customer.example": [(restart + timedelta(seconds=5), restart + timedelta(minutes=10))],
+    }
+    assert _by_participant(report.sessions) == expected
+    assert (report.actual_start, report.actual_end) == (START, restart + timedelta(minutes=10))
+    # One instance on its own, by its uuid.
+    latest = zoom.state.meeting(int(meeting_id)).instances[-1].uuid  # type: ignore[union-attr]
+    only_latest = provider.fetch_attendance(meeting_id, instance=latest)
+    assert _by_participant(only_latest.sessions) == {
+        "late@customer.example": expected["late@customer.example"]
+    }
 
 
 def test_attendance_before_the_end_is_not_found(zoom: RunningZoom) -> None:

@@ -27,6 +27,7 @@ from integrations.sandbox.zoom.wire import (
     needs_double_encoding,
     report_detail_json,
     report_row_json,
+    zoom_time,
 )
 
 _REPORT_PREFIX = b"/v2/report/meetings/"
@@ -319,6 +320,21 @@ def _page_size(raw: str | None) -> int | None:
 
 
 def _add_report_routes(app: FastAPI, state: ZoomEmulatorState) -> None:
+    @app.get("/v2/past_meetings/{meeting_ref}/instances")
+    async def past_instances(meeting_ref: str, request: Request) -> JSONResponse:
+        """Zoom's "List past meeting instances": every ended instance of a meeting id."""
+        if (refused := await _guard(request, state)) is not None:
+            return refused
+        meeting_id = _parse_meeting_id(meeting_ref)
+        meeting = state.meeting(meeting_id) if meeting_id is not None else None
+        if meeting is None:
+            return _meeting_not_found(meeting_ref)
+        with state.lock:
+            ended = [i for i in meeting.instances if i.ended_at is not None]
+        return JSONResponse(
+            {"meetings": [{"uuid": i.uuid, "start_time": zoom_time(i.started_at)} for i in ended]}
+        )
+
     @app.get("/v2/report/meetings/{rest:path}")
     async def meeting_report(rest: str, request: Request) -> JSONResponse:
         if (refused := await _guard(request, state)) is not None:
