@@ -218,6 +218,9 @@ class Meeting:
     external_ref: ExternalRef | None
     provider: ProviderName | None
     provider_meeting_id: str | None
+    # None: the meeting spans every instance the provider runs under its id (scheduled here);
+    # else the one instance it is (a meeting seen only in the provider's events).
+    provider_instance: str | None
     provider_extra: dict[str, str]
     join_url: str | None
     start_url: str | None

@@ -55,13 +55,17 @@ def insert_events(conn: Connection, events: Sequence[tuple[AttendanceEvent, int 
     return len(rows)
 
 
-def load_events(conn: Connection, provider: ProviderName, provider_meeting_id: str) -> list[AttendanceEvent]:
+def load_events(
+    conn: Connection, provider: ProviderName, provider_meeting_id: str, instance: str | None = None
+) -> list[AttendanceEvent]:
+    """A meeting's events: of every instance under its id, or of the one `instance`."""
     c = attendance_events.c
-    rows = conn.execute(
-        select(attendance_events)
-        .where(c.provider == provider.value, c.provider_meeting_id == provider_meeting_id)
-        .order_by(c.occurred_at, c.id)
-    ).all()
+    query = select(attendance_events).where(
+        c.provider == provider.value, c.provider_meeting_id == provider_meeting_id
+    )
+    if instance is not None:
+        query = query.where(func.coalesce(c.provider_meeting_instance, "") == instance)
+    rows = conn.execute(query.order_by(c.occurred_at, c.id)).all()
     events: list[AttendanceEvent] = []
     for r in rows:
         kind = EventType(r.type)
@@ -88,17 +92,18 @@ def load_events(conn: Connection, provider: ProviderName, provider_meeting_id: s
 
 
 def latest_start_or_join(
-    conn: Connection, provider: ProviderName, provider_meeting_id: str
+    conn: Connection, provider: ProviderName, provider_meeting_id: str, instance: str | None = None
 ) -> datetime | None:
     """The last time the provider said the meeting started or someone joined (a restart shows here)."""
     c = attendance_events.c
-    latest: datetime | None = conn.execute(
-        select(func.max(c.occurred_at)).where(
-            c.provider == provider.value,
-            c.provider_meeting_id == provider_meeting_id,
-            c.type.in_([EventType.MEETING_STARTED.value, EventType.PARTICIPANT_JOINED.value]),
-        )
-    ).scalar()
+    query = select(func.max(c.occurred_at)).where(
+        c.provider == provider.value,
+        c.provider_meeting_id == provider_meeting_id,
+        c.type.in_([EventType.MEETING_STARTED.value, EventType.PARTICIPANT_JOINED.value]),
+    )
+    if instance is not None:
+        query = query.where(func.coalesce(c.provider_meeting_instance, "") == instance)
+    latest: datetime | None = conn.execute(query).scalar()
     return latest
 
 

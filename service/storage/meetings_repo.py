@@ -77,6 +77,7 @@ def insert_claim(
                     timezone=schedule.timezone,
                     organizer_email=organizer.email,
                     organizer_name=organizer.name,
+                    provider_instance="",
                     provider_extra={},
                     status=status,
                     provider_attempts=[],
@@ -122,6 +123,15 @@ def record_provider_result(
     attempts: Sequence[ProviderAttempt],
     now: datetime,
 ) -> None:
+    # Webhooks that beat this record made a meeting of their own instance; it was this one.
+    c = meetings.c
+    conn.execute(
+        delete(meetings).where(
+            c.provider == provider.value,
+            c.provider_meeting_id == provider_meeting_id,
+            c.origin == MeetingOrigin.PROVIDER.value,
+        )
+    )
     conn.execute(
         update(meetings)
         .where(meetings.c.id == meeting_id)
@@ -177,11 +187,16 @@ def get_meeting(conn: Connection, meeting_id: str) -> Meeting | None:
 
 
 def find_by_provider_meeting(
-    conn: Connection, provider: ProviderName, provider_meeting_id: str
+    conn: Connection, provider: ProviderName, provider_meeting_id: str, instance: str = ""
 ) -> str | None:
+    """The meeting holding a provider meeting id: the one scheduled here (instance ""), or the
+    meeting seen only in events for that one instance."""
+    c = meetings.c
     return conn.execute(
-        select(meetings.c.id).where(
-            meetings.c.provider == provider.value, meetings.c.provider_meeting_id == provider_meeting_id
+        select(c.id).where(
+            c.provider == provider.value,
+            c.provider_meeting_id == provider_meeting_id,
+            c.provider_instance == instance,
         )
     ).scalar()
 
@@ -288,6 +303,7 @@ def _to_meeting(row: RowMapping, attendees: tuple[Attendee, ...]) -> Meeting:
         external_ref=ref,
         provider=ProviderName(row["provider"]) if row["provider"] else None,
         provider_meeting_id=row["provider_meeting_id"],
+        provider_instance=row["provider_instance"] or None,
         provider_extra=dict(row["provider_extra"] or {}),
         join_url=row["join_url"],
         start_url=row["start_url"],
@@ -311,16 +327,18 @@ def insert_discovered(
     meeting_id: str,
     provider: ProviderName,
     provider_meeting_id: str,
+    instance: str,
     title: str,
     organizer_email: str,
     start: datetime,
     timezone: str,
     now: datetime,
 ) -> str:
-    """Record a meeting first seen in a provider's events (created on the provider directly).
+    """Record one instance of a meeting first seen in a provider's events (created on the provider
+    directly: a personal room, a recurring meeting), each instance its own meeting.
 
-    Returns the id of the meeting that holds (provider, provider_meeting_id): this one, or the one a
-    concurrent worker inserted first.
+    Returns the id of the meeting that holds (provider, provider_meeting_id, instance): this one, or
+    the one a concurrent worker inserted first.
     """
     try:
         with conn.begin_nested():
@@ -338,6 +356,7 @@ def insert_discovered(
                     organizer_email=organizer_email,
                     provider=provider.value,
                     provider_meeting_id=provider_meeting_id,
+                    provider_instance=instance,
                     provider_extra={},
                     status=MeetingStatus.SCHEDULED.value,
                     provider_attempts=[],
@@ -350,7 +369,7 @@ def insert_discovered(
             )
         return meeting_id
     except IntegrityError:
-        existing = find_by_provider_meeting(conn, provider, provider_meeting_id)
+        existing = find_by_provider_meeting(conn, provider, provider_meeting_id, instance)
         if existing is None:
             raise
         return existing

@@ -45,6 +45,9 @@ meetings = Table(
     Column("organizer_name", String(300)),
     Column("provider", String(16)),
     Column("provider_meeting_id", String(200)),
+    # "" for a meeting scheduled here (it spans every instance the provider runs under its id); the
+    # instance (Zoom's uuid) for one seen only in events, so a reused personal room is many meetings.
+    Column("provider_instance", String(200), nullable=False),
     Column("provider_extra", JSON, nullable=False),
     Column("join_url", Text),
     Column("start_url", Text),
@@ -62,7 +65,9 @@ meetings = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("external_system", "external_id", name="uq_meetings_external_ref"),
-    UniqueConstraint("provider", "provider_meeting_id", name="uq_meetings_provider_meeting"),
+    UniqueConstraint(
+        "provider", "provider_meeting_id", "provider_instance", name="uq_meetings_provider_meeting"
+    ),
     Index("ix_meetings_start_at", "start_at"),
     Index("ix_meetings_organizer", "organizer_email"),
     Index("ix_meetings_reconcile_after", "reconcile_after"),

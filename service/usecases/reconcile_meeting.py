@@ -38,7 +38,9 @@ def reconcile_meeting(
     assert meeting.provider is not None and meeting.provider_meeting_id is not None
     provider_meeting_id = meeting.provider_meeting_id
     try:
-        report = providers.call(meeting.provider, lambda p: p.fetch_attendance(provider_meeting_id))
+        # A meeting scheduled here spans every instance; one seen only in events is one instance.
+        instance = meeting.provider_instance
+        report = providers.call(meeting.provider, lambda p: p.fetch_attendance(provider_meeting_id, instance))
     except ProviderError as exc:
         _record_failure(db, meeting, exc, now)
         return

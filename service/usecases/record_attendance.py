@@ -77,15 +77,19 @@ def process_inbox_batch(
                 _record_failure(conn, delivery, exc, policy, now)
         stored = _store_events(conn, decoded, policy, now)
         done = [delivery.id for delivery, _ in stored]
-        touched: dict[tuple[ProviderName, str], AttendanceEvent] = {}
+        touched: dict[tuple[ProviderName, str, str], AttendanceEvent] = {}
         for _, events in stored:
             for event in events:
-                touched.setdefault((event.provider, event.provider_meeting_id), event)
+                instance = event.provider_meeting_instance or ""
+                touched.setdefault((event.provider, event.provider_meeting_id, instance), event)
         inbox_repo.mark_done(conn, done, now)
-        for (provider, provider_meeting_id), sample in sorted(touched.items()):
+        for (provider, provider_meeting_id, instance), sample in sorted(touched.items()):
+            # A meeting scheduled here spans all its instances; otherwise each instance is a meeting.
             meeting_id = meetings_repo.find_by_provider_meeting(conn, provider, provider_meeting_id)
             if meeting_id is None:
-                meeting_id = _record_discovered_meeting(conn, sample, policy, now)
+                meeting_id = meetings_repo.find_by_provider_meeting(
+                    conn, provider, provider_meeting_id, instance
+                ) or _record_discovered_meeting(conn, sample, instance, policy, now)
             meetings_repo.mark_dirty(conn, meeting_id, now)
     # After the commit, so the line never reports work that was rolled back. One line per batch
     # shows how several workers share the inbox.
@@ -143,7 +147,7 @@ def _record_failure(
 
 
 def _record_discovered_meeting(
-    conn: Connection, sample: AttendanceEvent, policy: AttendancePolicy, now: datetime
+    conn: Connection, sample: AttendanceEvent, instance: str, policy: AttendancePolicy, now: datetime
 ) -> str:
     title = sample.meeting_title or f"{sample.provider.value} meeting {sample.provider_meeting_id}"
     log.info(
@@ -156,6 +160,7 @@ def _record_discovered_meeting(
         meeting_id=str(uuid.uuid4()),
         provider=sample.provider,
         provider_meeting_id=sample.provider_meeting_id,
+        instance=instance,
         title=title,
         organizer_email=(sample.host_email or "").lower(),
         start=sample.occurred_at,
@@ -189,7 +194,9 @@ def compute_meeting_attendance(
 ) -> tuple[AttendanceRecord, list[AttendanceEvent]]:
     """The meeting's attendance record from everything stored about it, as of `now` (reads only)."""
     assert meeting.provider is not None and meeting.provider_meeting_id is not None
-    events = attendance_repo.load_events(conn, meeting.provider, meeting.provider_meeting_id)
+    events = attendance_repo.load_events(
+        conn, meeting.provider, meeting.provider_meeting_id, meeting.provider_instance
+    )
     reported: AttendanceReport | None = None
     if meeting.completeness is Completeness.RECONCILED:
         state = meetings_repo.reconcile_state(conn, meeting.id)
@@ -286,7 +293,9 @@ def refresh_meeting(
 def _restarted_since_report(conn: Connection, meeting: Meeting, state: Mapping[str, Any]) -> bool:
     assert meeting.provider is not None and meeting.provider_meeting_id is not None
     reported_end = state["reported_end"]
-    latest = attendance_repo.latest_start_or_join(conn, meeting.provider, meeting.provider_meeting_id)
+    latest = attendance_repo.latest_start_or_join(
+        conn, meeting.provider, meeting.provider_meeting_id, meeting.provider_instance
+    )
     return reported_end is not None and latest is not None and latest > reported_end
 
 

@@ -251,3 +251,40 @@ def test_a_meeting_started_again_after_its_report_is_reconciled_over_both_instan
         truth = list(first.ground_truth[key]) + list(second.ground_truth[key])
         participant = next(p for p in record["participants"] if p["email"] == key)
         assert participant["attended_seconds"] == union_seconds(truth, start, end), key
+
+
+def test_a_personal_room_used_twice_is_two_meetings(svc: RunningService) -> None:
+    """A meeting created on Zoom directly (a rep's personal room) and used on two days."""
+    host = svc.zoom.config.users[0]
+    room = svc.zoom.add_meeting(host, topic="Hanna's personal room", start_time=None, type=3)
+    days = (at(-24 * 60), at(0))
+    played = []
+    sender = WebhookSender(f"{svc.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token)
+    with sender:
+        for day, guest in zip(days, (BOB, LURKER), strict=True):
+            script: Sequence[Step] = (
+                Start(day),
+                Join(day, HOST),
+                Join(day + timedelta(minutes=1), guest),
+                Leave(day + timedelta(minutes=20), guest),
+                End(day + timedelta(minutes=25)),
+            )
+            played.append(
+                MeetingPlayer(svc.zoom, sender, WebhookFaults(drop_rate=0.2, seed=5)).play(room.id, script)
+            )
+    svc.runtime.worker.drain()
+    svc.runtime.worker.run_periodic(force=True)
+    svc.runtime.worker.drain()
+
+    listed = svc.client.get("/v1/meetings", params={"provider": "zoom"}, headers=auth()).json()["items"]
+    rooms = [m for m in listed if m["provider_meeting_id"] == str(room.id)]
+    assert len(rooms) == 2
+    for meeting, summary, day in zip(rooms, played, days, strict=True):
+        assert meeting["origin"] == "provider" and meeting["kind"] == "customer"
+        assert meeting["title"] == "Hanna's personal room"
+        record = svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
+        assert record["completeness"] == "reconciled"
+        start, end = day, day + timedelta(minutes=25)
+        assert {p["email"] for p in record["participants"]} == set(summary.ground_truth)
+        for p in record["participants"]:
+            assert p["attended_seconds"] == union_seconds(summary.ground_truth[p["email"]], start, end)

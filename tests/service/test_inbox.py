@@ -20,9 +20,8 @@ from service.bootstrap import Runtime, build_runtime, decode_zoom_delivery
 from service.cli import app as cli_app
 from service.config import parse_config
 from service.domain.events import AttendanceEvent
-from service.domain.meeting import ProviderName
 from service.settings import Settings
-from service.storage import attendance_repo, inbox_repo, leases, meetings_repo
+from service.storage import attendance_repo, inbox_repo, leases
 from service.storage.database import Database, upgrade_database
 from service.storage.inbox_repo import Delivery
 from service.storage.tables import attendance_events, meetings, provider_status, webhook_deliveries
@@ -348,8 +347,10 @@ def event_count(db: Database) -> int:
 
 def attendance_snapshot(db: Database, played: PlayedMeeting) -> dict[str, Any]:
     with db.read() as conn:
-        meeting_id = meetings_repo.find_by_provider_meeting(conn, ProviderName.ZOOM, str(played.meeting_id))
-        assert meeting_id is not None
+        # Seen only in webhooks: the meeting is that one instance of the Zoom meeting id.
+        meeting_id = conn.execute(
+            select(meetings.c.id).where(meetings.c.provider_meeting_id == str(played.meeting_id))
+        ).scalar_one()
         row = conn.execute(
             select(meetings.c.kind, meetings.c.status, meetings.c.actual_start, meetings.c.actual_end).where(
                 meetings.c.id == meeting_id

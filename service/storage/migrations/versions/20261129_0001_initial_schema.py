@@ -65,6 +65,7 @@ def upgrade() -> None:
     sa.Column('organizer_name', sa.String(length=300), nullable=True),
     sa.Column('provider', sa.String(length=16), nullable=True),
     sa.Column('provider_meeting_id', sa.String(length=200), nullable=True),
+    sa.Column('provider_instance', sa.String(length=200), nullable=False),
     sa.Column('provider_extra', sa.JSON(), nullable=False),
     sa.Column('join_url', sa.Text(), nullable=True),
     sa.Column('start_url', sa.Text(), nullable=True),
@@ -83,7 +84,7 @@ def upgrade() -> None:
     sa.Column('updated_at', service.storage.types.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('external_system', 'external_id', name='uq_meetings_external_ref'),
-    sa.UniqueConstraint('provider', 'provider_meeting_id', name='uq_meetings_provider_meeting')
+    sa.UniqueConstraint('provider', 'provider_meeting_id', 'provider_instance', name='uq_meetings_provider_meeting')
     )
     with op.batch_alter_table('meetings', schema=None) as batch_op:
         batch_op.create_index('ix_meetings_organizer', ['organizer_email'], unique=False)
