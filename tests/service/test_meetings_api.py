@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -197,6 +198,18 @@ def test_admin_sees_zoom_credential_health(svc: RunningService) -> None:
     assert providers[0]["provider"] == "zoom"
     assert providers[0]["token_obtainable"] is True
     assert providers[0]["sandbox"] is True
+    assert providers[0]["last_error"] is None
+
+    assert create(svc, organizer={"email": "not.on.zoom@acme.example"}).status_code == 502
+    providers = svc.client.get("/v1/admin/providers", headers=auth(ADMIN_KEY)).json()
+    assert providers[0]["last_error"].startswith("provider_not_found:")
+    assert providers[0]["last_error_at"] is not None
+
+    svc.zoom.expire_all_tokens()  # revoked credentials show before a meeting fails
+    svc.zoom.config = replace(svc.zoom.config, client_secret="rotated-elsewhere")
+    providers = svc.client.get("/v1/admin/providers", headers=auth(ADMIN_KEY)).json()
+    assert providers[0]["token_obtainable"] is False
+    assert "rotated-elsewhere" not in str(providers) and "sandbox-client-secret" not in str(providers)
 
 
 def test_the_openapi_document_describes_the_api(svc: RunningService) -> None:

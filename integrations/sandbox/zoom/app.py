@@ -79,7 +79,8 @@ def _add_oauth_routes(app: FastAPI, state: ZoomEmulatorState) -> None:
     @app.post("/oauth/token")
     async def token(request: Request) -> JSONResponse:
         credentials = _basic_credentials(request.headers.get("authorization"))
-        expected = (config.client_id, config.client_secret)
+        # Read per request: a test (or the sandbox admin) can rotate the secret on a running account.
+        expected = (state.config.client_id, state.config.client_secret)
         if credentials is None or not all(
             secrets.compare_digest(a.encode(), b.encode()) for a, b in zip(credentials, expected, strict=True)
         ):
