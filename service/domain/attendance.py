@@ -345,10 +345,28 @@ def _actual_end(
     if reported is not None and reported.actual_end is not None:
         ends.append(require_utc(reported.actual_end))
     if ends:
-        return max(ends)
+        end = max(ends)
+        return None if _later_instance_running(ordered, end) else end
     if reported is None:
         return None  # no end event and no report: the meeting is still live
     return max((at for s in sightings for at in s.leave_times), default=None)
+
+
+def _later_instance_running(ordered: Sequence[AttendanceEvent], end: datetime) -> bool:
+    """Whether the provider started the meeting again after `end` and that instance has not ended.
+
+    Events carry the provider's instance id; an instance whose first event comes after the end
+    and that has no end event of its own is running now, so the meeting is live again.
+    """
+    first_seen: dict[str, datetime] = {}
+    ended: set[str] = set()
+    for e in ordered:
+        if e.provider_meeting_instance is None:
+            continue
+        first_seen.setdefault(e.provider_meeting_instance, e.occurred_at)
+        if e.type is EventType.MEETING_ENDED:
+            ended.add(e.provider_meeting_instance)
+    return any(at > end and instance not in ended for instance, at in first_seen.items())
 
 
 @dataclass(frozen=True)

@@ -277,13 +277,12 @@ def refresh_meeting(
             else MeetingStatus.SCHEDULED
         ).value
         provider_said_ended = any(e.type is EventType.MEETING_ENDED for e in events)
-        if (
-            provider_said_ended
-            and state["reconcile_after"] is None
-            and meeting.completeness is Completeness.LIVE
-        ):
-            assert record.actual_end is not None
-            values["reconcile_after"] = record.actual_end + policy.reconcile_delay
+        if meeting.completeness is Completeness.LIVE:
+            if record.actual_end is None:
+                # Running (again, after a restart): its report is wanted once it has ended.
+                values["reconcile_after"] = None
+            elif provider_said_ended and state["reconcile_after"] is None:
+                values["reconcile_after"] = record.actual_end + policy.reconcile_delay
     if meeting.origin is MeetingOrigin.PROVIDER:
         values.update(_discovered_meeting_shape(record, events, meeting.kind_derived))
     meetings_repo.update_meeting_fields(conn, meeting_id, values)
