@@ -248,6 +248,17 @@ def refresh_meeting(
     if meeting is None or meeting.provider is None or meeting.provider_meeting_id is None:
         meetings_repo.update_meeting_fields(conn, meeting_id, {"attendance_dirty": False})
         return False
+    if meeting.origin is MeetingOrigin.PROVIDER:
+        scheduled = meetings_repo.find_by_provider_meeting(
+            conn, meeting.provider, meeting.provider_meeting_id
+        )
+        if scheduled is not None and scheduled != meeting_id:
+            # Its webhooks beat the create that scheduled it here (two replicas, one in between the
+            # other's lookup and commit): it was that meeting all along. Its events stay; that
+            # meeting's record picks them up.
+            meetings_repo.delete_meeting_row(conn, meeting_id)
+            meetings_repo.mark_dirty(conn, scheduled, now)
+            return True
     if meeting.completeness is Completeness.RECONCILED and _restarted_since_report(conn, meeting, state):
         # The host started the meeting again after its report was taken: the new instance is live
         # until it ends and the meeting is reconciled again, over all its instances.
