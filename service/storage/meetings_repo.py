@@ -122,19 +122,12 @@ def record_provider_result(
     extra: Mapping[str, str],
     attempts: Sequence[ProviderAttempt],
     now: datetime,
-) -> None:
-    # Webhooks that beat this record made a meeting of their own instance; it was this one.
+) -> bool:
+    """Record the provider's meeting on this request's claim; False if the claim was taken over."""
     c = meetings.c
-    conn.execute(
-        delete(meetings).where(
-            c.provider == provider.value,
-            c.provider_meeting_id == provider_meeting_id,
-            c.origin == MeetingOrigin.PROVIDER.value,
-        )
-    )
-    conn.execute(
+    result = conn.execute(
         update(meetings)
-        .where(meetings.c.id == meeting_id)
+        .where(meetings.c.id == meeting_id, meetings.c.status == CREATING)
         .values(
             provider=provider.value,
             provider_meeting_id=provider_meeting_id,
@@ -147,6 +140,17 @@ def record_provider_result(
             updated_at=now,
         )
     )
+    if result.rowcount != 1:
+        return False
+    # Webhooks that beat this record made a meeting of their own instance; it was this one.
+    conn.execute(
+        delete(meetings).where(
+            c.provider == provider.value,
+            c.provider_meeting_id == provider_meeting_id,
+            c.origin == MeetingOrigin.PROVIDER.value,
+        )
+    )
+    return True
 
 
 def delete_meeting_row(conn: Connection, meeting_id: str) -> None:

@@ -200,7 +200,7 @@ class MeetingScheduler:
             raise _as_app_error(exc) from exc
         try:
             with self._db.write() as conn:
-                meetings_repo.record_provider_result(
+                recorded = meetings_repo.record_provider_result(
                     conn,
                     meeting_id,
                     provider=provider,
@@ -211,7 +211,7 @@ class MeetingScheduler:
                     attempts=attempts,
                     now=self._clock(),
                 )
-                meeting = meetings_repo.get_meeting(conn, meeting_id)
+                meeting = meetings_repo.get_meeting(conn, meeting_id) if recorded else None
         except Exception:
             # We could not record it: take it back on the provider rather than leave an orphan.
             log.error("meeting.record_failed", meeting_id=meeting_id, provider=provider.value)
@@ -219,7 +219,18 @@ class MeetingScheduler:
             with self._db.write() as conn:
                 meetings_repo.delete_meeting_row(conn, meeting_id)
             raise
-        assert meeting is not None
+        if meeting is None:
+            # This request was so slow that a retry took its claim over: the retry's meeting is
+            # the one; this one is taken back on the provider.
+            log.warning("meeting.claim_lost", meeting_id=meeting_id, provider=provider.value)
+            self._cancel_quietly(provider, made.provider_meeting_id)
+            if data.external_ref is not None:
+                existing = self._wait_for_claim(
+                    data.external_ref, time.monotonic() + self._claim_wait_seconds
+                )
+                if existing is not None:
+                    return existing, False
+            raise Conflict("this request's claim on its external_ref was taken over by a retry; retry it")
         log.info("meeting.created", meeting_id=meeting_id, provider=provider.value)
         return meeting, True
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import delete, func, select
 
 from integrations.base import (
     AttendanceReport,
@@ -17,8 +19,10 @@ from integrations.base import (
 )
 from service.domain.meeting import CompanyDomains, ExternalRef, MeetingKind, Person, ProviderName, Schedule
 from service.domain.routing import RouteCondition, RouteRule, RoutingTable
-from service.errors import ProviderFailed, ProviderNotConfigured
+from service.errors import Conflict, ProviderFailed, ProviderNotConfigured
+from service.storage import meetings_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
+from service.storage.tables import meetings
 from service.usecases.provider_registry import ProviderRegistry
 from service.usecases.schedule_meeting import AttendeeInput, MeetingInput, MeetingScheduler
 
@@ -32,10 +36,14 @@ class FakeProvider:
     name: ProviderName
     fail_with: ProviderError | None = None
     created: list[MeetingRequest] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    while_creating: Callable[[], None] | None = None
 
     def create_meeting(self, request: MeetingRequest) -> ProviderMeeting:
         if self.fail_with is not None:
             raise self.fail_with
+        if self.while_creating is not None:
+            self.while_creating()
         self.created.append(request)
         return ProviderMeeting(
             f"{self.name.value}-{len(self.created)}", f"https://{self.name.value}.example/j/1"
@@ -45,7 +53,7 @@ class FakeProvider:
         return ProviderMeeting(provider_meeting_id, f"https://{self.name.value}.example/j/1")
 
     def cancel_meeting(self, provider_meeting_id: str) -> None:
-        return None
+        self.cancelled.append(provider_meeting_id)
 
     def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport:
         return AttendanceReport(None, None, ())
@@ -137,3 +145,19 @@ def test_the_provider_receives_the_utc_instant_and_every_attendee(db: Database) 
     request = zoom.created[0]
     assert request.start == datetime(2026, 12, 1, 9, tzinfo=UTC)
     assert [p.email for p in request.attendees] == ["carl@acme.example", "dora@acme.example"]
+
+
+def test_a_create_whose_claim_was_taken_over_takes_its_meeting_back(db: Database) -> None:
+    """So slow that a retry judged it dead and took its claim: its provider meeting is no orphan."""
+    zoom = FakeProvider(ProviderName.ZOOM)
+
+    def claim_taken_over() -> None:
+        with db.write() as conn:
+            conn.execute(delete(meetings).where(meetings.c.status == meetings_repo.CREATING))
+
+    zoom.while_creating = claim_taken_over
+    with pytest.raises(Conflict):
+        scheduler(db, zoom).create(draft(attendees=("carl@acme.example",)))
+    assert zoom.cancelled == ["zoom-1"]
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(meetings)).scalar_one() == 0
