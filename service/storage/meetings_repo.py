@@ -6,7 +6,7 @@ import base64
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, or_, select, update
@@ -173,6 +173,29 @@ def delete_stale_claim(conn: Connection, meeting_id: str, *, claimed_before: dat
         delete(meetings).where(c.id == meeting_id, c.status == CREATING, c.created_at <= claimed_before)
     )
     return bool(result.rowcount == 1)
+
+
+def take_change_lease(conn: Connection, meeting_id: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """Claim the right to change the meeting on its provider until `now + ttl`; False if another
+    request (on any replica) holds an unexpired claim."""
+    c = meetings.c
+    result = conn.execute(
+        update(meetings)
+        .where(
+            c.id == meeting_id, or_(c.change_until.is_(None), c.change_until < now, c.change_owner == owner)
+        )
+        .values(change_owner=owner, change_until=now + ttl)
+    )
+    return bool(result.rowcount == 1)
+
+
+def release_change_lease(conn: Connection, meeting_id: str, owner: str) -> None:
+    c = meetings.c
+    conn.execute(
+        update(meetings)
+        .where(c.id == meeting_id, c.change_owner == owner)
+        .values(change_owner=None, change_until=None)
+    )
 
 
 def lock_meeting(conn: Connection, meeting_id: str) -> bool:

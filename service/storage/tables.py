@@ -62,6 +62,9 @@ meetings = Table(
     Column("attendance_dirty", Boolean, nullable=False),
     Column("reconcile_after", UtcDateTime()),
     Column("reconcile_attempts", Integer, nullable=False),
+    # Who is changing the meeting on its provider right now, and until when (see schedule_meeting).
+    Column("change_owner", String(64)),
+    Column("change_until", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("external_system", "external_id", name="uq_meetings_external_ref"),

@@ -47,10 +47,11 @@ class ProviderRegistry:
     def call(self, name: ProviderName, operation: Callable[[MeetingProvider], T]) -> T:
         """Run a blocking provider call, at most `max_concurrency` at once per provider."""
         provider = self.get(name)
-        with self._slots[name].limit:
-            try:
+        try:
+            with self._slots[name].limit:
                 return operation(provider)
-            except ProviderError as exc:
-                if self._on_error is not None:
-                    self._on_error(name, exc)
-                raise
+        except ProviderError as exc:
+            # Outside the slot: recording the error must never keep another call from the provider.
+            if self._on_error is not None:
+                self._on_error(name, exc)
+            raise

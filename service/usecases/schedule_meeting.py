@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import Connection
 
 from integrations.base import MeetingRequest, ProviderError, ProviderMeeting, ProviderRateLimited
 from service.domain.meeting import (
@@ -118,6 +117,8 @@ class _Lock:
 # A claim still `creating` after this long belongs to a request that died between claiming and
 # recording (the longest provider call with its retries is well under it): a retry takes it over.
 STALE_CLAIM_AFTER = timedelta(minutes=5)
+# The longest a change may hold a meeting on the provider before another request may try.
+CHANGE_LEASE = timedelta(minutes=5)
 
 
 class MeetingScheduler:
@@ -287,40 +288,30 @@ class MeetingScheduler:
     # -- update -------------------------------------------------------------------------------
 
     @contextmanager
-    def _exclusive(self, meeting_id: str) -> Iterator[Connection | None]:
-        """Serialise changes to one meeting: a provider call and its record happen as one step.
+    def _exclusive(self, meeting_id: str) -> Iterator[None]:
+        """Serialise changes to one meeting, so the provider and salesmeet end up agreeing.
 
-        Within a process a per-meeting lock does it; on PostgreSQL the meeting's row lock also holds
-        off other replicas, and the yielded connection records the change in that same transaction.
+        Requests in this process queue on a per-meeting lock; across replicas a short lease on the
+        meeting's row says who is changing it (409 for the others). No database lock or connection
+        is held while the provider is called.
         """
         holder = self._locks.of(meeting_id)  # keep it referenced: the registry only holds it weakly
         with holder.lock:
-            if self._db.dialect == "postgresql":
-                with self._db.write() as conn:
-                    meetings_repo.lock_meeting(conn, meeting_id)
-                    yield conn
-            else:
-                yield None
-
-    @contextmanager
-    def _recording(self, locked: Connection | None) -> Iterator[Connection]:
-        if locked is not None:
-            yield locked
-        else:
+            owner = uuid.uuid4().hex
             with self._db.write() as conn:
-                yield conn
-
-    def _current(self, locked: Connection | None, meeting_id: str) -> Meeting:
-        if locked is None:
-            return self.get(meeting_id)
-        meeting = meetings_repo.get_meeting(locked, meeting_id)
-        if meeting is None:
-            raise NotFound(f"no meeting {meeting_id!r}")
-        return meeting
+                taken = meetings_repo.take_change_lease(conn, meeting_id, owner, self._clock(), CHANGE_LEASE)
+            if not taken:
+                self.get(meeting_id)  # 404 for an unknown meeting, rather than a 409
+                raise Conflict("another request is changing this meeting right now; retry shortly")
+            try:
+                yield
+            finally:
+                with self._db.write() as conn:
+                    meetings_repo.release_change_lease(conn, meeting_id, owner)
 
     def update(self, meeting_id: str, changes: MeetingChanges) -> Meeting:
-        with self._exclusive(meeting_id) as locked:
-            meeting = self._current(locked, meeting_id)
+        with self._exclusive(meeting_id):
+            meeting = self.get(meeting_id)
             if meeting.status is not MeetingStatus.SCHEDULED:
                 raise Conflict(f"a {meeting.status.value} meeting cannot be changed")
             if meeting.provider is None or meeting.provider_meeting_id is None:
@@ -355,7 +346,7 @@ class MeetingScheduler:
                 )
             except ProviderError as exc:
                 raise _as_app_error(exc) from exc
-            with self._recording(locked) as conn:
+            with self._db.write() as conn:
                 meetings_repo.update_meeting_fields(
                     conn,
                     meeting_id,
@@ -382,8 +373,8 @@ class MeetingScheduler:
     # -- cancel -------------------------------------------------------------------------------
 
     def cancel(self, meeting_id: str) -> Meeting:
-        with self._exclusive(meeting_id) as locked:
-            meeting = self._current(locked, meeting_id)
+        with self._exclusive(meeting_id):
+            meeting = self.get(meeting_id)
             if meeting.status is MeetingStatus.CANCELLED:
                 return meeting
             if meeting.status is not MeetingStatus.SCHEDULED:
@@ -394,7 +385,7 @@ class MeetingScheduler:
                     self._providers.call(meeting.provider, lambda p: p.cancel_meeting(provider_meeting_id))
                 except ProviderError as exc:
                     raise _as_app_error(exc) from exc
-            with self._recording(locked) as conn:
+            with self._db.write() as conn:
                 meetings_repo.update_meeting_fields(
                     conn, meeting_id, {"status": MeetingStatus.CANCELLED.value, "updated_at": self._clock()}
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +25,7 @@ from service.storage import meetings_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
 from service.storage.tables import meetings
 from service.usecases.provider_registry import ProviderRegistry
-from service.usecases.schedule_meeting import AttendeeInput, MeetingInput, MeetingScheduler
+from service.usecases.schedule_meeting import AttendeeInput, MeetingChanges, MeetingInput, MeetingScheduler
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 
@@ -38,6 +39,7 @@ class FakeProvider:
     created: list[MeetingRequest] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     while_creating: Callable[[], None] | None = None
+    while_updating: Callable[[], None] | None = None
 
     def create_meeting(self, request: MeetingRequest) -> ProviderMeeting:
         if self.fail_with is not None:
@@ -50,6 +52,8 @@ class FakeProvider:
         )
 
     def update_meeting(self, provider_meeting_id: str, request: MeetingRequest) -> ProviderMeeting:
+        if self.while_updating is not None:
+            self.while_updating()
         return ProviderMeeting(provider_meeting_id, f"https://{self.name.value}.example/j/1")
 
     def cancel_meeting(self, provider_meeting_id: str) -> None:
@@ -161,3 +165,29 @@ def test_a_create_whose_claim_was_taken_over_takes_its_meeting_back(db: Database
     assert zoom.cancelled == ["zoom-1"]
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(meetings)).scalar_one() == 0
+
+
+def test_another_replica_changing_the_meeting_gets_a_409_not_a_wait(db: Database) -> None:
+    """Two replicas (two schedulers): while one is changing a meeting on the provider, the other is
+    told to retry, and no database lock or connection is held meanwhile."""
+    zoom = FakeProvider(ProviderName.ZOOM)
+    replica_a, replica_b = scheduler(db, zoom), scheduler(db, zoom)
+    meeting, _ = replica_a.create(draft(attendees=("carl@acme.example",)))
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_provider() -> None:
+        inside.set()
+        assert release.wait(10)
+
+    zoom.while_updating = slow_provider
+    first = threading.Thread(target=replica_a.update, args=(meeting.id, MeetingChanges(title="A")))
+    first.start()
+    assert inside.wait(10)
+    zoom.while_updating = None
+    with pytest.raises(Conflict):
+        replica_b.update(meeting.id, MeetingChanges(title="B"))
+    with db.write() as conn:  # the meeting's row is not locked while the provider works
+        meetings_repo.update_meeting_fields(conn, meeting.id, {"attendance_dirty": True})
+    release.set()
+    first.join(10)
+    assert replica_b.update(meeting.id, MeetingChanges(title="B")).title == "B"

@@ -80,6 +80,8 @@ def upgrade() -> None:
     sa.Column('attendance_dirty', sa.Boolean(), nullable=False),
     sa.Column('reconcile_after', service.storage.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('reconcile_attempts', sa.Integer(), nullable=False),
+    sa.Column('change_owner', sa.String(length=64), nullable=True),
+    sa.Column('change_until', service.storage.types.UtcDateTime(timezone=True), nullable=True),
     sa.Column('created_at', service.storage.types.UtcDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', service.storage.types.UtcDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
