@@ -37,6 +37,7 @@ from pydantic import (
     model_validator,
 )
 
+from integrations.zoom.identity import participant_id
 from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
 from service.domain.meeting import ProviderName
 
@@ -264,7 +265,10 @@ class ZoomMeetingEvent(ZoomEnvelope):
                 raise ValueError("payload.object.participant.join_time is required")
             if self.event == "meeting.participant_left" and participant.leave_time is None:
                 raise ValueError("payload.object.participant.leave_time is required")
-            if not (participant.email or "").strip() and _participant_id(participant) is None:
+            if (
+                not (participant.email or "").strip()
+                and participant_id(participant.id, participant.user_id, None) is None
+            ):
                 raise ValueError("payload.object.participant has neither an email nor any id")
         return self
 
@@ -364,7 +368,7 @@ def normalise_zoom_event(envelope: ZoomEnvelope) -> list[AttendanceEvent]:
     meeting = envelope.payload.object
     participant = meeting.participant if envelope.event_type in _PARTICIPANT_EVENTS else None
     occurred_at = _occurred_at(envelope)
-    identity = _identity(participant) if participant is not None else None
+    identity = _identity(participant, meeting.uuid) if participant is not None else None
     return [
         AttendanceEvent(
             provider=ProviderName.ZOOM,
@@ -402,25 +406,12 @@ def _occurred_at(envelope: ZoomMeetingEvent) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _participant_id(participant: ZoomParticipant) -> str | None:
-    """The id Zoom gives a participant without an e-mail, chosen to match the post-meeting report.
-
-    `id` (the Zoom account user id) first: stable across rejoins, empty for guests. Then `user_id`,
-    the per-meeting participant id, which is also what the participants report carries for guests
-    and phone users. `participant_uuid` is not used: the report does not carry it, so a guest keyed
-    by it could never be matched with its report rows and would be counted twice once reconciled.
-    """
-    for candidate in (participant.id, participant.user_id):
-        text = str(candidate).strip() if candidate is not None else ""
-        if text:
-            return text
-    return None
-
-
-def _identity(participant: ZoomParticipant) -> ParticipantIdentity:
+def _identity(participant: ZoomParticipant, instance: str | None) -> ParticipantIdentity:
+    # The same rule as for report rows (integrations/zoom/identity.py), so the two always match.
+    # `participant_uuid` is not used: the report does not carry it.
     return ParticipantIdentity(
         email=(participant.email or "").strip().lower() or None,
-        provider_participant_id=_participant_id(participant),
+        provider_participant_id=participant_id(participant.id, participant.user_id, instance),
         name=(participant.user_name or "").strip() or None,
     )
 

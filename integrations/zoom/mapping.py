@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import quote
 
 from integrations.base import AttendanceReport, MeetingRequest, ProviderMeeting, ReportedSession
+from integrations.zoom.identity import participant_id
 from integrations.zoom.settings import ZoomAdapterSettings
 from service.domain.meeting import require_utc
 
@@ -77,21 +78,23 @@ def parse_zoom_time(value: object) -> datetime | None:
     return require_utc(datetime.fromisoformat(value))
 
 
-def reported_session(row: Mapping[str, Any]) -> ReportedSession | None:
-    """One report row; None for a row without usable times (Zoom leaves some blank)."""
+def reported_session(row: Mapping[str, Any], instance: str | None = None) -> ReportedSession | None:
+    """One report row of `instance`; None for a row without usable times (Zoom leaves some blank)."""
     joined_at = parse_zoom_time(row.get("join_time"))
     left_at = parse_zoom_time(row.get("leave_time"))
     if joined_at is None or left_at is None:
         return None
     email = str(row.get("user_email") or "").strip().lower() or None
-    # Zoom user id for signed-in users; the per-meeting participant id for guests and phones.
-    participant_id = str(row.get("id") or row.get("user_id") or "") or None
+    # Zoom user id for signed-in users; the per-meeting participant id (scoped by the instance) for
+    # guests and phones: the rule the webhooks follow too.
+    participant = participant_id(row.get("id"), row.get("user_id"), instance)
     name = str(row.get("name") or "") or None
-    return ReportedSession(email, participant_id, name, joined_at, left_at)
+    return ReportedSession(email, participant, name, joined_at, left_at)
 
 
 def attendance_report(detail: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]) -> AttendanceReport:
-    sessions = tuple(s for s in (reported_session(row) for row in rows) if s is not None)
+    instance = str(detail.get("uuid") or "") or None
+    sessions = tuple(s for s in (reported_session(row, instance) for row in rows) if s is not None)
     return AttendanceReport(
         actual_start=parse_zoom_time(detail.get("start_time")),
         actual_end=parse_zoom_time(detail.get("end_time")),

@@ -308,3 +308,44 @@ def test_while_a_restarted_meeting_runs_it_is_live_and_not_reconciled(svc: Runni
     assert bob["sessions"][-1]["left_at"] is None  # still in the call
     assert bob["attended_seconds"] >= 10 * 60 + (7 * 60 + 45)  # first instance + the running one
     assert svc.client.get(f"/v1/meetings/{meeting['id']}", headers=auth()).json()["status"] == "started"
+
+
+def test_dial_ins_of_two_instances_stay_two_people(svc: RunningService) -> None:
+    """Zoom numbers participants afresh in each instance: a restart's dial-in reuses an id."""
+    meeting = svc.client.post(
+        "/v1/meetings", json=meeting_body(start=SCHEDULED.isoformat(), duration_minutes=30), headers=auth()
+    ).json()
+    second_caller = ScriptPerson("+44 20 ****987")
+    plays = []
+    sender = WebhookSender(f"{svc.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token)
+    with sender:
+        for begin, caller, minutes in ((at(0), PHONE, 10), (at(60), second_caller, 4)):
+            script: Sequence[Step] = (
+                Start(begin),
+                Join(begin, caller, device="phone"),
+                Leave(begin + timedelta(minutes=minutes), caller, device="phone"),
+                End(begin + timedelta(minutes=20)),
+            )
+            plays.append(MeetingPlayer(svc.zoom, sender).play(int(meeting["provider_meeting_id"]), script))
+    first_ids = {
+        s.participant_user_id
+        for i in svc.zoom.meetings[int(meeting["provider_meeting_id"])].instances[:1]
+        for s in i.sessions
+    }
+    second_ids = {
+        s.participant_user_id
+        for i in svc.zoom.meetings[int(meeting["provider_meeting_id"])].instances[1:]
+        for s in i.sessions
+    }
+    assert first_ids == second_ids, "the emulator reuses per-meeting ids across instances, as Zoom does"
+    for reconcile in (False, True):
+        if reconcile:
+            svc.runtime.worker.run_periodic(force=True)
+        svc.runtime.worker.drain()
+        record = svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
+        callers = sorted(
+            (p["name"], p["attended_seconds"])
+            for p in record["participants"]
+            if p["classification"] == "unidentified"
+        )
+        assert callers == [("+44 20 ****987", 4 * 60), ("+49 30 ****123", 10 * 60)], record["completeness"]

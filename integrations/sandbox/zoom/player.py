@@ -97,8 +97,14 @@ class PlaySummary:
     ground_truth: dict[str, tuple[TruthSession, ...]] = field(default_factory=dict)
 
 
-def _participant_key(session: ParticipantSession) -> str:
-    return session.email.strip().lower() or f"id:{session.zoom_user_id or session.participant_user_id}"
+def _participant_key(session: ParticipantSession, instance_uuid: str) -> str:
+    """E-mail, else the Zoom account id, else the per-meeting id within its instance (Zoom restarts
+    that numbering in every instance, so it only names someone together with the instance)."""
+    if session.email.strip():
+        return session.email.strip().lower()
+    if session.zoom_user_id:
+        return f"id:{session.zoom_user_id}"
+    return f"id:{instance_uuid}#{session.participant_user_id}"
 
 
 class MeetingPlayer:
@@ -126,7 +132,7 @@ class MeetingPlayer:
         truth: dict[str, list[TruthSession]] = {}
         for session in instance.sessions:
             left_at = session.left_at or instance.ended_at or session.joined_at
-            truth.setdefault(_participant_key(session), []).append(
+            truth.setdefault(_participant_key(session, instance.uuid), []).append(
                 TruthSession(session.joined_at, left_at, session.device)
             )
         return PlaySummary(
@@ -165,7 +171,8 @@ class MeetingPlayer:
                 if slot in open_sessions:
                     raise ScriptError(f"{step.who.name} ({step.device}) joined twice without leaving")
                 if slot not in ids:
-                    ids[slot] = (self._state.new_participant_user_id(), f"{rng.getrandbits(128):032X}")
+                    # Zoom numbers participants afresh in every instance of a meeting.
+                    ids[slot] = (str(16778240 + 1024 * (len(ids) + 1)), f"{rng.getrandbits(128):032X}")
                 user_id, participant_uuid = ids[slot]
                 session = ParticipantSession(
                     user_id,

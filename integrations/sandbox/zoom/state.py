@@ -92,7 +92,6 @@ class ZoomEmulatorState:
         self.meetings: dict[int, EmulatedMeeting] = {}
         self.deleted_meeting_ids: set[int] = set()
         self._uuids_issued = 0
-        self._participant_ids_issued = 0
         self._create_update_counts: dict[tuple[str, str], int] = {}
         self._second_counts: dict[int, int] = {}
         self._page_cursors: dict[str, PageCursor] = {}
@@ -148,11 +147,6 @@ class ZoomEmulatorState:
                 candidate = self._random.randrange(10**10, 10**11)
                 if candidate not in self.meetings and candidate not in self.deleted_meeting_ids:
                     return candidate
-
-    def new_participant_user_id(self) -> str:
-        with self.lock:
-            self._participant_ids_issued += 1
-            return str(16778240 + self._participant_ids_issued)
 
     def new_password(self) -> str:
         with self.lock:
