@@ -103,17 +103,17 @@ class ZoomProvider:
         the latest instance, so the past instances are listed and each one's report is merged.
         """
         if instance is not None:
-            return self._instance_report(instance)
+            return self._instance_report(instance, instance)
         meeting_id = _meeting_id(provider_meeting_id)
         listing = _json_object(
             self._api.call(lambda zc: zc.past_meeting.list(meeting_id=meeting_id), idempotent=True)
         )
         uuids = mapping.past_instance_uuids(listing)
         if not uuids:
-            return self._instance_report(meeting_id)
-        return mapping.merge_reports([self._instance_report(uuid) for uuid in uuids])
+            return self._instance_report(meeting_id, None)  # the latest instance; its detail names it
+        return mapping.merge_reports([self._instance_report(uuid, uuid) for uuid in uuids])
 
-    def _instance_report(self, meeting_id_or_uuid: str) -> AttendanceReport:
+    def _instance_report(self, meeting_id_or_uuid: str, instance: str | None) -> AttendanceReport:
         ref = mapping.report_path_ref(meeting_id_or_uuid)
         detail = _json_object(
             self._api.call(lambda zc: zc.report.get_request(f"/report/meetings/{ref}"), idempotent=True)
@@ -131,7 +131,7 @@ class ZoomProvider:
         else:
             raise ProviderUnavailable(ZOOM, "participants report did not end after many pages")
         try:
-            return mapping.attendance_report(detail, rows)
+            return mapping.attendance_report(detail, rows, instance)
         except ValueError as exc:
             raise ProviderUnavailable(ZOOM, f"unreadable report ({exc})") from exc
 

@@ -92,8 +92,14 @@ def reported_session(row: Mapping[str, Any], instance: str | None = None) -> Rep
     return ReportedSession(email, participant, name, joined_at, left_at)
 
 
-def attendance_report(detail: Mapping[str, Any], rows: Iterable[Mapping[str, Any]]) -> AttendanceReport:
-    instance = str(detail.get("uuid") or "") or None
+def attendance_report(
+    detail: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], instance: str | None = None
+) -> AttendanceReport:
+    """One instance's report. Its uuid (asked for, else the detail's) scopes guests' ids as the
+    webhooks do; without one they could never match, so such a report is refused (ValueError)."""
+    instance = instance or str(detail.get("uuid") or "") or None
+    if instance is None:
+        raise ValueError("the report names no meeting instance (uuid)")
     sessions = tuple(s for s in (reported_session(row, instance) for row in rows) if s is not None)
     return AttendanceReport(
         actual_start=parse_zoom_time(detail.get("start_time")),

@@ -59,6 +59,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
     app.include_router(meetings.router)
     app.include_router(admin.router)
     app.include_router(health.router)
-    app.add_middleware(ApiKeyMiddleware, keyring=runtime.services.keyring)
+    # The last added runs first: keys are checked before anything, even a body's size, is looked at.
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(ApiKeyMiddleware, keyring=runtime.services.keyring)
     return app

@@ -366,7 +366,8 @@ def _later_instance_running(ordered: Sequence[AttendanceEvent], end: datetime) -
         first_seen.setdefault(e.provider_meeting_instance, e.occurred_at)
         if e.type is EventType.MEETING_ENDED:
             ended.add(e.provider_meeting_instance)
-    return any(at > end and instance not in ended for instance, at in first_seen.items())
+    # >=: times are whole seconds, and a restart can begin in the second the last instance ended.
+    return any(at >= end and instance not in ended for instance, at in first_seen.items())
 
 
 @dataclass(frozen=True)

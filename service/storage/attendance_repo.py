@@ -91,22 +91,6 @@ def load_events(
     return events
 
 
-def latest_start_or_join(
-    conn: Connection, provider: ProviderName, provider_meeting_id: str, instance: str | None = None
-) -> datetime | None:
-    """The last time the provider said the meeting started or someone joined (a restart shows here)."""
-    c = attendance_events.c
-    query = select(func.max(c.occurred_at)).where(
-        c.provider == provider.value,
-        c.provider_meeting_id == provider_meeting_id,
-        c.type.in_([EventType.MEETING_STARTED.value, EventType.PARTICIPANT_JOINED.value]),
-    )
-    if instance is not None:
-        query = query.where(func.coalesce(c.provider_meeting_instance, "") == instance)
-    latest: datetime | None = conn.execute(query).scalar()
-    return latest
-
-
 def replace_reported_sessions(conn: Connection, meeting_id: str, sessions: Iterable[ReportedSession]) -> None:
     conn.execute(delete(reported_sessions).where(reported_sessions.c.meeting_id == meeting_id))
     rows = [

@@ -125,9 +125,22 @@ def record_provider_result(
 ) -> bool:
     """Record the provider's meeting on this request's claim; False if the claim was taken over."""
     c = meetings.c
-    result = conn.execute(
+    claim = conn.execute(
+        select(c.id).where(c.id == meeting_id, c.status == CREATING).with_for_update()
+    ).first()
+    if claim is None:
+        return False
+    # Webhooks that beat this record made a meeting of their own instance; it was this one.
+    conn.execute(
+        delete(meetings).where(
+            c.provider == provider.value,
+            c.provider_meeting_id == provider_meeting_id,
+            c.origin == MeetingOrigin.PROVIDER.value,
+        )
+    )
+    conn.execute(
         update(meetings)
-        .where(meetings.c.id == meeting_id, meetings.c.status == CREATING)
+        .where(c.id == meeting_id)
         .values(
             provider=provider.value,
             provider_meeting_id=provider_meeting_id,
@@ -138,16 +151,6 @@ def record_provider_result(
             status=MeetingStatus.SCHEDULED.value,
             attendance_dirty=True,
             updated_at=now,
-        )
-    )
-    if result.rowcount != 1:
-        return False
-    # Webhooks that beat this record made a meeting of their own instance; it was this one.
-    conn.execute(
-        delete(meetings).where(
-            c.provider == provider.value,
-            c.provider_meeting_id == provider_meeting_id,
-            c.origin == MeetingOrigin.PROVIDER.value,
         )
     )
     return True
@@ -185,6 +188,18 @@ def take_change_lease(conn: Connection, meeting_id: str, owner: str, now: dateti
             c.id == meeting_id, or_(c.change_until.is_(None), c.change_until < now, c.change_owner == owner)
         )
         .values(change_owner=owner, change_until=now + ttl)
+    )
+    return bool(result.rowcount == 1)
+
+
+def apply_change(conn: Connection, meeting_id: str, owner: str, values: Mapping[str, Any]) -> bool:
+    """Write a change made on the provider, only while `owner` still holds the lease and the meeting
+    is still scheduled; False otherwise (the lease ran out, or the meeting started meanwhile)."""
+    c = meetings.c
+    result = conn.execute(
+        update(meetings)
+        .where(c.id == meeting_id, c.change_owner == owner, c.status == MeetingStatus.SCHEDULED.value)
+        .values(**values)
     )
     return bool(result.rowcount == 1)
 
@@ -400,6 +415,22 @@ def insert_discovered(
         if existing is None:
             raise
         return existing
+
+
+def mark_discovered_dirty(
+    conn: Connection, provider: ProviderName, provider_meeting_id: str, now: datetime
+) -> None:
+    c = meetings.c
+    conn.execute(
+        update(meetings)
+        .where(
+            c.provider == provider.value,
+            c.provider_meeting_id == provider_meeting_id,
+            c.origin == MeetingOrigin.PROVIDER.value,
+            c.attendance_dirty.is_(False),
+        )
+        .values(attendance_dirty=True, updated_at=now)
+    )
 
 
 def mark_dirty(conn: Connection, meeting_id: str, now: datetime) -> None:

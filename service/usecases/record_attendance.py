@@ -86,7 +86,11 @@ def process_inbox_batch(
         for (provider, provider_meeting_id, instance), sample in sorted(touched.items()):
             # A meeting scheduled here spans all its instances; otherwise each instance is a meeting.
             meeting_id = meetings_repo.find_by_provider_meeting(conn, provider, provider_meeting_id)
-            if meeting_id is None:
+            if meeting_id is not None:
+                # A meeting made from these webhooks before the create recorded the id (another
+                # replica) is refreshed too, which folds it into this one.
+                meetings_repo.mark_discovered_dirty(conn, provider, provider_meeting_id, now)
+            else:
                 meeting_id = meetings_repo.find_by_provider_meeting(
                     conn, provider, provider_meeting_id, instance
                 ) or _record_discovered_meeting(conn, sample, instance, policy, now)
@@ -259,9 +263,11 @@ def refresh_meeting(
             meetings_repo.delete_meeting_row(conn, meeting_id)
             meetings_repo.mark_dirty(conn, scheduled, now)
             return True
-    if meeting.completeness is Completeness.RECONCILED and _restarted_since_report(conn, meeting, state):
-        # The host started the meeting again after its report was taken: the new instance is live
-        # until it ends and the meeting is reconciled again, over all its instances.
+    record, events = compute_meeting_attendance(conn, meeting, policy, now)
+    if meeting.completeness is Completeness.RECONCILED and _outgrew_its_report(record, events, state):
+        # The host started the meeting again after its report was taken (an instance still running,
+        # or anything said after the report's end): live until the meeting is reconciled again,
+        # over every instance.
         reopened = {
             "completeness": Completeness.LIVE.value,
             "completeness_reason": None,
@@ -270,7 +276,7 @@ def refresh_meeting(
         meetings_repo.update_meeting_fields(conn, meeting_id, reopened)
         meeting = replace(meeting, completeness=Completeness.LIVE)
         state["reconcile_after"] = None
-    record, events = compute_meeting_attendance(conn, meeting, policy, now)
+        record, events = compute_meeting_attendance(conn, meeting, policy, now)
     attendance_repo.write_participants(conn, meeting_id, record.participants)
     values: dict[str, object] = {
         "actual_start": record.actual_start,
@@ -289,10 +295,11 @@ def refresh_meeting(
         ).value
         provider_said_ended = any(e.type is EventType.MEETING_ENDED for e in events)
         if meeting.completeness is Completeness.LIVE:
-            if record.actual_end is None:
-                # Running (again, after a restart): its report is wanted once it has ended.
+            if record.actual_end is None and provider_said_ended:
+                # An instance ended but a later one is running (a restart): the report is wanted
+                # once that one has ended, not now.
                 values["reconcile_after"] = None
-            elif provider_said_ended and state["reconcile_after"] is None:
+            elif record.actual_end is not None and provider_said_ended and state["reconcile_after"] is None:
                 values["reconcile_after"] = record.actual_end + policy.reconcile_delay
     if meeting.origin is MeetingOrigin.PROVIDER:
         values.update(_discovered_meeting_shape(record, events, meeting.kind_derived))
@@ -300,13 +307,12 @@ def refresh_meeting(
     return True
 
 
-def _restarted_since_report(conn: Connection, meeting: Meeting, state: Mapping[str, Any]) -> bool:
-    assert meeting.provider is not None and meeting.provider_meeting_id is not None
+def _outgrew_its_report(
+    record: AttendanceRecord, events: Sequence[AttendanceEvent], state: Mapping[str, Any]
+) -> bool:
     reported_end = state["reported_end"]
-    latest = attendance_repo.latest_start_or_join(
-        conn, meeting.provider, meeting.provider_meeting_id, meeting.provider_instance
-    )
-    return reported_end is not None and latest is not None and latest > reported_end
+    after_report = reported_end is not None and any(e.occurred_at > reported_end for e in events)
+    return record.actual_end is None or after_report
 
 
 def _discovered_meeting_shape(

@@ -288,7 +288,7 @@ class MeetingScheduler:
     # -- update -------------------------------------------------------------------------------
 
     @contextmanager
-    def _exclusive(self, meeting_id: str) -> Iterator[None]:
+    def _exclusive(self, meeting_id: str) -> Iterator[str]:
         """Serialise changes to one meeting, so the provider and salesmeet end up agreeing.
 
         Requests in this process queue on a per-meeting lock; across replicas a short lease on the
@@ -304,13 +304,13 @@ class MeetingScheduler:
                 self.get(meeting_id)  # 404 for an unknown meeting, rather than a 409
                 raise Conflict("another request is changing this meeting right now; retry shortly")
             try:
-                yield
+                yield owner
             finally:
                 with self._db.write() as conn:
                     meetings_repo.release_change_lease(conn, meeting_id, owner)
 
     def update(self, meeting_id: str, changes: MeetingChanges) -> Meeting:
-        with self._exclusive(meeting_id):
+        with self._exclusive(meeting_id) as owner:
             meeting = self.get(meeting_id)
             if meeting.status is not MeetingStatus.SCHEDULED:
                 raise Conflict(f"a {meeting.status.value} meeting cannot be changed")
@@ -347,9 +347,10 @@ class MeetingScheduler:
             except ProviderError as exc:
                 raise _as_app_error(exc) from exc
             with self._db.write() as conn:
-                meetings_repo.update_meeting_fields(
+                applied = meetings_repo.apply_change(
                     conn,
                     meeting_id,
+                    owner,
                     {
                         "title": updated.title,
                         "agenda": updated.agenda,
@@ -365,15 +366,22 @@ class MeetingScheduler:
                         "updated_at": self._clock(),
                     },
                 )
-                if changes.attendees is not None:
+                if applied and changes.attendees is not None:
                     meetings_repo.replace_attendees(conn, meeting_id, attendees)
+            if not applied:
+                log.error(
+                    "meeting.change_not_recorded", meeting_id=meeting_id, provider=meeting.provider.value
+                )
+                raise Conflict(
+                    "the meeting changed while this update was applied on the provider; GET it and retry"
+                )
         log.info("meeting.updated", meeting_id=meeting_id)
         return self.get(meeting_id)
 
     # -- cancel -------------------------------------------------------------------------------
 
     def cancel(self, meeting_id: str) -> Meeting:
-        with self._exclusive(meeting_id):
+        with self._exclusive(meeting_id) as owner:
             meeting = self.get(meeting_id)
             if meeting.status is MeetingStatus.CANCELLED:
                 return meeting
@@ -386,9 +394,15 @@ class MeetingScheduler:
                 except ProviderError as exc:
                     raise _as_app_error(exc) from exc
             with self._db.write() as conn:
-                meetings_repo.update_meeting_fields(
-                    conn, meeting_id, {"status": MeetingStatus.CANCELLED.value, "updated_at": self._clock()}
+                applied = meetings_repo.apply_change(
+                    conn,
+                    meeting_id,
+                    owner,
+                    {"status": MeetingStatus.CANCELLED.value, "updated_at": self._clock()},
                 )
+            if not applied:
+                log.error("meeting.cancel_not_recorded", meeting_id=meeting_id)
+                raise Conflict("the meeting changed while it was being cancelled; GET it and retry")
         log.info("meeting.cancelled", meeting_id=meeting_id)
         return self.get(meeting_id)
 

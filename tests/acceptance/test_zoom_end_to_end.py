@@ -349,3 +349,42 @@ def test_dial_ins_of_two_instances_stay_two_people(svc: RunningService) -> None:
             if p["classification"] == "unidentified"
         )
         assert callers == [("+44 20 ****987", 4 * 60), ("+49 30 ****123", 10 * 60)], record["completeness"]
+
+
+def test_a_restart_known_only_from_one_late_leave_still_reopens_and_reconciles(svc: RunningService) -> None:
+    meeting = svc.client.post(
+        "/v1/meetings", json=meeting_body(start=SCHEDULED.isoformat(), duration_minutes=30), headers=auth()
+    ).json()
+    first = play(svc, meeting, WebhookFaults())
+    svc.runtime.worker.drain()
+    svc.runtime.worker.run_periodic(force=True)
+    svc.runtime.worker.drain()
+    path = f"/v1/meetings/{meeting['id']}/attendance"
+    assert svc.client.get(path, headers=auth()).json()["completeness"] == "reconciled"
+
+    restart = at(90)
+    second = MeetingPlayer(svc.zoom).play(  # recorded by Zoom; its webhooks all lost but one
+        int(meeting["provider_meeting_id"]),
+        (
+            Start(restart),
+            Join(restart, BOB),
+            Leave(restart + timedelta(minutes=5), BOB),
+            End(restart + timedelta(minutes=6)),
+        ),
+    )
+    leave = next(e for e in second.events if e.event == "meeting.participant_left")
+    with WebhookSender(f"{svc.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token) as sender:
+        assert sender.deliver(leave).delivered
+    svc.runtime.worker.drain()
+    assert svc.client.get(path, headers=auth()).json()["completeness"] == "live"
+
+    svc.runtime.worker.run_periodic(force=True)  # the sweep: its end was never announced
+    svc.runtime.worker.drain()
+    record = svc.client.get(path, headers=auth()).json()
+    assert record["completeness"] == "reconciled"
+    start, end = at(2), restart + timedelta(minutes=6)
+    truth = list(first.ground_truth["bob@customer.example"]) + list(
+        second.ground_truth["bob@customer.example"]
+    )
+    bob = next(p for p in record["participants"] if p["email"] == "bob@customer.example")
+    assert bob["attended_seconds"] == union_seconds(truth, start, end)

@@ -44,7 +44,7 @@ def test_uuid_path_encoding(ref: str, encoded: str) -> None:
 
 
 def test_report_rows_become_sessions() -> None:
-    detail = {"start_time": "2026-04-01T09:00:00Z", "end_time": "2026-04-01T09:30:00Z"}
+    detail = {"uuid": "Ab+c/==", "start_time": "2026-04-01T09:00:00Z", "end_time": "2026-04-01T09:30:00Z"}
     rows = [
         {
             "id": "",
@@ -68,5 +68,7 @@ def test_report_rows_become_sessions() -> None:
     assert report.actual_start == datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
     assert [(s.email, s.provider_participant_id) for s in report.sessions] == [
         ("al@acme.example", "u1"),
-        (None, "16778241"),
+        (None, "Ab+c/==#16778241"),  # a guest's per-meeting id only names them within the instance
     ]
+    with pytest.raises(ValueError, match="no meeting instance"):
+        attendance_report({k: v for k, v in detail.items() if k != "uuid"}, rows)

@@ -225,6 +225,8 @@ def test_every_meeting_route_checks_key_and_scope_before_the_body(svc: RunningSe
     base = f"/v1/meetings/{meeting['id']}"
     writes = [("POST", "/v1/meetings"), ("PATCH", base), ("DELETE", base)]
     reads = [("GET", base), ("GET", f"{base}/attendance"), ("GET", "/v1/meetings")]
+    too_big = b"x" * (2 * 1024 * 1024)
+    assert svc.client.post("/v1/meetings", content=too_big).status_code == 401  # the key before the size
     for method, path in writes + reads:
         # No key: 401 even for a body that is not JSON at all.
         r = svc.client.request(

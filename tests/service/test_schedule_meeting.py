@@ -191,3 +191,22 @@ def test_another_replica_changing_the_meeting_gets_a_409_not_a_wait(db: Database
     release.set()
     first.join(10)
     assert replica_b.update(meeting.id, MeetingChanges(title="B")).title == "B"
+
+
+def test_a_meeting_that_started_while_it_was_being_changed_is_not_overwritten(db: Database) -> None:
+    zoom = FakeProvider(ProviderName.ZOOM)
+    s = scheduler(db, zoom)
+    meeting, _ = s.create(draft(attendees=("carl@acme.example",)))
+
+    def the_host_starts_it() -> None:  # what the worker records from meeting.started meanwhile
+        with db.write() as conn:
+            meetings_repo.update_meeting_fields(conn, meeting.id, {"status": "started"})
+
+    zoom.while_updating = the_host_starts_it
+    with pytest.raises(Conflict):
+        s.update(meeting.id, MeetingChanges(title="Renamed"))
+    after = s.get(meeting.id)
+    assert (after.status.value, after.title) == ("started", "Call")
+    with db.read() as conn:  # and the lease is released for the next change
+        owner = conn.execute(select(meetings.c.change_owner).where(meetings.c.id == meeting.id)).scalar_one()
+    assert owner is None
