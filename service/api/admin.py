@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from service.api.deps import AdminCaller, Services, services
+from service.api.deps import AdminCaller, ServicesDep
 from service.domain.meeting import ProviderName
 from service.storage import provider_status_repo
 
@@ -34,9 +33,7 @@ class ProviderHealthOut(BaseModel):
 
 
 @router.get("/providers", response_model=list[ProviderHealthOut])
-async def provider_health(
-    caller: AdminCaller, svc: Annotated[Services, Depends(services)]
-) -> list[ProviderHealthOut]:
+async def provider_health(caller: AdminCaller, svc: ServicesDep) -> list[ProviderHealthOut]:
     def collect() -> list[ProviderHealthOut]:
         with svc.db.read() as conn:
             status = provider_status_repo.load_all(conn)

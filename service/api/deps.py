@@ -55,4 +55,4 @@ def scoped(*allowed: Scope) -> Callable[[Request], Caller]:
 CrmCaller = Annotated[Caller, Depends(scoped(Scope.CRM))]
 ReaderCaller = Annotated[Caller, Depends(scoped(Scope.CRM, Scope.REPORTS))]
 AdminCaller = Annotated[Caller, Depends(scoped(Scope.ADMIN))]
-ServicesDep = Annotated["Services", Depends(services)]
+ServicesDep = Annotated[Services, Depends(services)]

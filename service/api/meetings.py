@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from service.api.deps import CrmCaller, ReaderCaller, Services, services
+from service.api.deps import CrmCaller, ReaderCaller, ServicesDep
 from service.api.schemas import (
     AttendanceOut,
     MeetingCreate,
@@ -36,8 +36,6 @@ from service.usecases.record_attendance import compute_meeting_attendance
 from service.usecases.schedule_meeting import AttendeeInput, MeetingChanges, MeetingInput
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
-
-ServicesDep = Annotated[Services, Depends(services)]
 
 
 def _meeting_id(meeting_id: str) -> str:
