@@ -8,7 +8,6 @@ fsync per batch instead of one per request.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -46,7 +45,6 @@ class InboxWriter:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
         self._limiter = anyio.CapacityLimiter(1)
-        self._lock = threading.Lock()
         self._last_touched: dict[str, datetime] = {}  # provider -> `now` of its last committed touch
         self._stopping = False
 
@@ -111,16 +109,16 @@ class InboxWriter:
                 p.done.set_result(is_new)
 
     def _write(self, deliveries: list[Delivery]) -> set[tuple[str, str]]:
+        # Runs on one thread at a time (the capacity-1 limiter), so `_last_touched` needs no lock.
         now = self._clock()
-        with self._lock:
-            to_touch = self._providers_to_touch(deliveries, now)
-            with self._db.write() as conn:
-                new_keys = insert_deliveries(conn, deliveries, now)
-                if to_touch:
-                    touch_last_webhook(conn, to_touch, now)
-            # Only a committed touch counts: after a failed batch the next one touches again.
-            for provider in to_touch:
-                self._last_touched[provider] = now
+        to_touch = self._providers_to_touch(deliveries, now)
+        with self._db.write() as conn:
+            new_keys = insert_deliveries(conn, deliveries, now)
+            if to_touch:
+                touch_last_webhook(conn, to_touch, now)
+        # Only a committed touch counts: after a failed batch the next one touches again.
+        for provider in to_touch:
+            self._last_touched[provider] = now
         return new_keys
 
     def _providers_to_touch(self, deliveries: list[Delivery], now: datetime) -> list[str]:

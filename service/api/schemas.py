@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -224,14 +224,3 @@ class AttendanceOut(BaseModel):
     completeness: Completeness
     completeness_reason: str | None
     participants: list[ParticipantOut]
-
-
-class ErrorOut(BaseModel):
-    code: str
-    message: str
-    details: list[dict[str, object]] = Field(default_factory=list)
-
-
-class HealthOut(BaseModel):
-    status: Literal["ok", "unavailable"]
-    detail: str | None = None

@@ -6,7 +6,7 @@ Pure values: no web framework, ORM or provider SDK. Every datetime is timezone-a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -173,22 +173,6 @@ class ProviderAttempt:
     provider: ProviderName
     error_code: str
     message: str
-
-
-@dataclass(frozen=True)
-class MeetingDraft:
-    """A meeting as the CRM describes it, validated and classified, before any provider sees it."""
-
-    title: str
-    agenda: str | None
-    kind: MeetingKind
-    kind_derived: bool
-    schedule: Schedule
-    organizer: Person
-    attendees: tuple[Attendee, ...]
-    external_ref: ExternalRef | None = None
-    provider: ProviderName | None = None
-    attempts: tuple[ProviderAttempt, ...] = field(default_factory=tuple)
 
 
 class Completeness(StrEnum):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, RowMapping, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from service.domain.meeting import (
@@ -304,10 +304,6 @@ def list_meetings(
 
 def update_meeting_fields(conn: Connection, meeting_id: str, values: Mapping[str, Any]) -> None:
     conn.execute(update(meetings).where(meetings.c.id == meeting_id).values(**values))
-
-
-def count_meetings(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(meetings)).scalar_one())
 
 
 def _load_attendees(conn: Connection, meeting_ids: Sequence[str]) -> dict[str, tuple[Attendee, ...]]:
