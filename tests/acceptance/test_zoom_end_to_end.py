@@ -182,9 +182,15 @@ def test_duplicates_and_any_order_without_loss_give_the_truth_before_reconciliat
     record = svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
     assert record["completeness"] == "live"
     start, end = at(2), at(34.5)
-    for p in record["participants"]:
-        if p["email"] in summary.ground_truth:
-            assert p["attended_seconds"] == union_seconds(summary.ground_truth[p["email"]], start, end)
+    assert (record["actual_start"], record["actual_end"]) == (
+        start.isoformat().replace("+00:00", "Z"),
+        end.isoformat().replace("+00:00", "Z"),
+    )
+    by_email = {p["email"]: p for p in record["participants"] if p["email"]}
+    identified = {k for k in summary.ground_truth if not k.startswith("id:")}
+    assert identified and identified <= set(by_email)
+    for key in identified:
+        assert by_email[key]["attended_seconds"] == union_seconds(summary.ground_truth[key], start, end), key
 
 
 def test_zoom_validates_the_endpoint_and_admin_sees_the_last_webhook(svc: RunningService) -> None:

@@ -7,7 +7,6 @@ passed to `process_inbox_batch` (its port) that fail on purpose.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,13 +15,12 @@ import pytest
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from service.bootstrap import Runtime, build_runtime, decode_zoom_delivery
+from service.bootstrap import Runtime, decode_zoom_delivery
 from service.cli import app as cli_app
 from service.config import parse_config
 from service.domain.events import AttendanceEvent
-from service.settings import Settings
 from service.storage import attendance_repo, inbox_repo, leases
-from service.storage.database import Database, upgrade_database
+from service.storage.database import Database
 from service.storage.inbox_repo import Delivery
 from service.storage.tables import attendance_events, meetings, provider_status, webhook_deliveries
 from service.usecases.record_attendance import AttendancePolicy, process_inbox_batch
@@ -31,16 +29,6 @@ from tests.support import auth, running_service, sandbox_config
 from webhooks.inbox import InboxWriter
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def runtime(database_url: str) -> Iterator[Runtime]:
-    built = build_runtime(parse_config(sandbox_config()), Settings(database_url=database_url))
-    upgrade_database(built.db.engine)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 @pytest.fixture

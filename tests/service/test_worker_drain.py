@@ -3,33 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select, update
 
-from service.bootstrap import Runtime, build_runtime
-from service.config import parse_config
+from service.bootstrap import Runtime
 from service.domain.meeting import MeetingKind, MeetingOrigin, Person, ProviderName, Schedule
-from service.settings import Settings
 from service.storage import inbox_repo, meetings_repo
-from service.storage.database import upgrade_database
 from service.storage.tables import attendance_events, meetings
 from tests.helpers_signing import OfflineZoom, zoom_delivery
-from tests.support import sandbox_config
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-def runtime(database_url: str) -> Iterator[Runtime]:
-    built = build_runtime(parse_config(sandbox_config()), Settings(database_url=database_url))
-    upgrade_database(built.db.engine)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def test_a_meeting_that_fails_to_refresh_holds_back_nothing(runtime: Runtime) -> None:
