@@ -13,12 +13,30 @@ pool. Every failure is a `ProviderError`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from service.domain.meeting import Person, ProviderName
+from service.domain.reports import AttendanceReport, ReportedSession
+
+__all__ = [
+    "AttendanceReport",
+    "MeetingProvider",
+    "MeetingRequest",
+    "ProviderAuthError",
+    "ProviderError",
+    "ProviderHealth",
+    "ProviderMeeting",
+    "ProviderNotFound",
+    "ProviderRateLimited",
+    "ProviderRejected",
+    "ProviderSubscription",
+    "ProviderUnavailable",
+    "ReportedSession",
+    "SubscriptionManager",
+]
 
 
 class ProviderError(Exception):
@@ -91,26 +109,6 @@ class ProviderMeeting:
 
 
 @dataclass(frozen=True)
-class ReportedSession:
-    """One join session from the provider's post-meeting report."""
-
-    email: str | None
-    provider_participant_id: str | None
-    name: str | None
-    joined_at: datetime
-    left_at: datetime
-
-
-@dataclass(frozen=True)
-class AttendanceReport:
-    """The provider's post-meeting account: its own start/end when it gives them, and every session."""
-
-    actual_start: datetime | None
-    actual_end: datetime | None
-    sessions: tuple[ReportedSession, ...]
-
-
-@dataclass(frozen=True)
 class ProviderHealth:
     token_obtainable: bool
     detail: str | None = None
@@ -130,3 +128,33 @@ class MeetingProvider(Protocol):
     def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport: ...
 
     def check_health(self) -> ProviderHealth: ...
+
+
+@dataclass(frozen=True)
+class ProviderSubscription:
+    """A push subscription as the provider holds it (Graph subscription, Workspace Events subscription)."""
+
+    resource: str
+    provider_subscription_id: str
+    expires_at: datetime
+
+
+class SubscriptionManager(Protocol):
+    """Keeps a provider's push subscriptions alive; the worker's renewal job drives it.
+
+    `wanted()` names the resources the service must be subscribed to. The job creates what is
+    missing, renews what expires within `renew_before`, and recreates a subscription whose renewal
+    raises `ProviderNotFound` (the provider removed it). Every method may raise `ProviderError`.
+    """
+
+    renew_before: timedelta
+
+    def wanted(self) -> Sequence[str]: ...
+
+    def create(self, resource: str) -> ProviderSubscription: ...
+
+    def renew(self, subscription: ProviderSubscription) -> ProviderSubscription: ...
+
+    def delete(self, subscription: ProviderSubscription) -> None:
+        """Remove it on the provider; one already gone counts as deleted."""
+        ...

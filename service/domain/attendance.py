@@ -33,9 +33,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from integrations.base import AttendanceReport, ReportedSession
 from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
 from service.domain.meeting import Classification, CompanyDomains, require_utc
+from service.domain.reports import AttendanceReport, ReportedSession
 
 _ONE_SECOND = timedelta(seconds=1)
 

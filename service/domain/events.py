@@ -61,3 +61,7 @@ class AttendanceEvent:
         is_participant_event = self.type in (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
         if is_participant_event and self.participant is None:
             raise ValueError(f"{self.type} needs a participant")
+
+
+class UndecodableDelivery(ValueError):
+    """A delivery that can never become events (a payload we cannot read): park it, do not retry."""

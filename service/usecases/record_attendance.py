@@ -18,9 +18,9 @@ from typing import Any
 import structlog
 from sqlalchemy import Connection
 
-from integrations.base import AttendanceReport
 from service.domain.attendance import AttendanceRecord, Invitee, compute_attendance
-from service.domain.events import AttendanceEvent, EventType
+from service.domain.reports import AttendanceReport
+from service.domain.events import AttendanceEvent, EventType, UndecodableDelivery
 from service.domain.meeting import (
     Classification,
     CompanyDomains,
@@ -38,10 +38,6 @@ from service.storage.inbox_repo import StoredDelivery
 log = structlog.get_logger("salesmeet.attendance")
 
 EventDecoder = Callable[[bytes], list[AttendanceEvent]]
-
-
-class UndecodableDelivery(ValueError):
-    """The delivery can never be turned into events (bad payload): park it, do not retry."""
 
 
 @dataclass(frozen=True)
