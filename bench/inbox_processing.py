@@ -28,7 +28,7 @@ from service.storage.database import Database, create_database_engine, upgrade_d
 from service.usecases.provider_registry import ProviderRegistry
 from service.usecases.record_attendance import AttendancePolicy
 from service.worker import Worker
-from webhooks.zoom import delivery_key
+from integrations.zoom.webhook import delivery_key
 
 HOST = ZoomUser("host@acme.example", "u_host0001", "Hanna", "Host")
 

@@ -58,7 +58,7 @@ from service.logging import configure_logging
 from service.settings import Settings
 from service.storage.database import create_database_engine, normalise_database_url, upgrade_database
 from service.storage.tables import webhook_deliveries
-from webhooks.zoom import delivery_key
+from integrations.zoom.webhook import delivery_key
 
 HOST = "127.0.0.1"
 PATH = "/webhooks/zoom"

@@ -28,7 +28,7 @@ from service.usecases.record_attendance import AttendancePolicy, EventDecoder, U
 from service.usecases.schedule_meeting import MeetingScheduler
 from service.worker import Worker
 from webhooks.inbox import InboxWriter
-from webhooks.zoom import ZoomWebhookError, normalise_zoom_event, parse_zoom_event
+from integrations.zoom.webhook import ZoomWebhookError, normalise_zoom_event, parse_zoom_event
 
 log = structlog.get_logger("salesmeet.bootstrap")
 

@@ -26,7 +26,7 @@ from integrations.sandbox.zoom import (
 )
 from integrations.sandbox.zoom.player import Step
 from service.storage.inbox_repo import Delivery
-from webhooks.zoom import delivery_key
+from integrations.zoom.webhook import delivery_key
 
 SANDBOX_SECRET = ZoomEmulatorConfig().webhook_secret_token
 HOST = ZoomUser("host@acme.example", "u_host0001", "Hanna", "Host")

@@ -20,9 +20,9 @@ from integrations.base import (
     ProviderUnavailable,
 )
 from integrations.zoom import mapping
-from integrations.zoom.client import ZoomApi, ZoomCall
+from integrations.zoom.client import ZoomApi, ZoomApp, ZoomCall
 from integrations.zoom.errors import ZOOM
-from integrations.zoom.settings import ZoomAdapterSettings
+from integrations.zoom.config import ZoomConfig
 from service.domain.meeting import ProviderName
 
 # A participants report longer than this many pages means a paging loop, not a meeting.
@@ -55,14 +55,15 @@ class ZoomProvider:
 
     def __init__(
         self,
-        settings: ZoomAdapterSettings,
+        settings: ZoomConfig,
+        client_secret: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
-        self._api = ZoomApi(settings, sleep=sleep, monotonic=monotonic, now=now)
+        self._api = ZoomApi(settings, ZoomApp.of(settings, client_secret), sleep=sleep, monotonic=monotonic, now=now)
 
     def _meeting(self, meeting_id: str) -> ProviderMeeting:
         response = self._api.call(lambda zc: zc.meeting.get(id=meeting_id), idempotent=True)

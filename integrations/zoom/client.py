@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from zoomus import ZoomClient
 
 from integrations.base import ProviderAuthError, ProviderError, ProviderRateLimited, ProviderUnavailable
 from integrations.zoom.errors import ZOOM, error_from_response, zoom_error_body
-from integrations.zoom.settings import ZoomAdapterSettings
+from integrations.zoom.config import ZoomConfig
 
 REFRESH_MARGIN_SECONDS = 60.0
 _DEFAULT_EXPIRES_IN = 3600.0
@@ -39,13 +39,29 @@ class AccessToken:
     refresh_at: float
 
 
-def fetch_token(settings: ZoomAdapterSettings, monotonic: Callable[[], float]) -> AccessToken:
+@dataclass(frozen=True)
+class ZoomApp:
+    """The Server-to-Server OAuth app: its ids from the config section, its secret from the environment."""
+
+    account_id: str
+    client_id: str
+    # Kept out of repr so a logged object never shows it.
+    client_secret: str = field(repr=False)
+
+    @classmethod
+    def of(cls, settings: ZoomConfig, client_secret: str) -> ZoomApp:
+        if not settings.account_id or not settings.client_id:
+            raise ValueError("providers.zoom needs account_id and client_id")
+        return cls(settings.account_id, settings.client_id, client_secret)
+
+
+def fetch_token(settings: ZoomConfig, app: ZoomApp, monotonic: Callable[[], float]) -> AccessToken:
     """Server-to-Server OAuth token, with a timeout; a refusal is a ProviderAuthError."""
     try:
         response = requests.post(
             settings.token_url,
-            data={"grant_type": "account_credentials", "account_id": settings.account_id},
-            auth=(settings.client_id, settings.client_secret),
+            data={"grant_type": "account_credentials", "account_id": app.account_id},
+            auth=(app.client_id, app.client_secret),
             timeout=settings.timeout_seconds,
         )
     except requests.RequestException as exc:
@@ -98,13 +114,15 @@ class ZoomApi:
 
     def __init__(
         self,
-        settings: ZoomAdapterSettings,
+        settings: ZoomConfig,
+        app: ZoomApp,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
+        self._app = app
         self._monotonic = monotonic
         self._sleep = sleep
         self._now = now
@@ -113,7 +131,7 @@ class ZoomApi:
         self._token: AccessToken | None = None
 
     def fetch_token(self) -> AccessToken:
-        return fetch_token(self._settings, self._monotonic)
+        return fetch_token(self._settings, self._app, self._monotonic)
 
     def _ready_client(self) -> tuple[Any, AccessToken]:
         """The client with a token that is not about to expire (built or refreshed under the lock)."""
@@ -131,16 +149,16 @@ class ZoomApi:
         self._token = token
 
     def _build_client(self) -> Any:
-        settings = self._settings
+        settings, app = self._settings, self._app
         try:
             # Its own token fetch runs right after ours succeeded against the same endpoint, but
             # with no timeout of its own: bound it here so a hang cannot hold the lock for ever.
             client = _within(
                 settings.timeout_seconds * 2,
                 lambda: ZoomClient(
-                    settings.client_id,
-                    settings.client_secret,
-                    settings.account_id,
+                    app.client_id,
+                    app.client_secret,
+                    app.account_id,
                     timeout=settings.timeout_seconds,
                     base_uri=settings.api_base_url,
                     oauth_uri=settings.token_url,

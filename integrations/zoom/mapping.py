@@ -10,13 +10,13 @@ from urllib.parse import quote
 
 from integrations.base import AttendanceReport, MeetingRequest, ProviderMeeting, ReportedSession
 from integrations.zoom.identity import participant_id
-from integrations.zoom.settings import ZoomAdapterSettings
+from integrations.zoom.config import ZoomConfig
 from service.domain.meeting import require_utc
 
 SCHEDULED_MEETING = 2
 
 
-def meeting_settings(request: MeetingRequest, settings: ZoomAdapterSettings) -> dict[str, Any]:
+def meeting_settings(request: MeetingRequest, settings: ZoomConfig) -> dict[str, Any]:
     return {
         "waiting_room": settings.waiting_room,
         "join_before_host": settings.join_before_host,
@@ -24,7 +24,7 @@ def meeting_settings(request: MeetingRequest, settings: ZoomAdapterSettings) -> 
     }
 
 
-def schedule_fields(request: MeetingRequest, settings: ZoomAdapterSettings) -> dict[str, Any]:
+def schedule_fields(request: MeetingRequest, settings: ZoomConfig) -> dict[str, Any]:
     """The fields create and update share.
 
     `start_time` is an aware UTC datetime: zoomus formats it as `%Y-%m-%dT%H:%M:%SZ` without
@@ -42,7 +42,7 @@ def schedule_fields(request: MeetingRequest, settings: ZoomAdapterSettings) -> d
     return fields
 
 
-def create_fields(request: MeetingRequest, settings: ZoomAdapterSettings) -> dict[str, Any]:
+def create_fields(request: MeetingRequest, settings: ZoomConfig) -> dict[str, Any]:
     fields = {"type": SCHEDULED_MEETING, **schedule_fields(request, settings)}
     if settings.passcode:
         fields["password"] = f"{secrets.randbelow(10**8):08d}"

@@ -5,17 +5,60 @@ Pure values: no web framework, ORM or provider SDK. Every datetime is timezone-a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
-class ProviderName(StrEnum):
-    ZOOM = "zoom"
-    TEAMS = "teams"
-    MEET = "meet"
+class ProviderName(str):
+    """A provider's name as its plugin registers it (`zoom`, `teams`, `meet`, ...).
+
+    An open set: adding a provider adds a plugin, not a member here. Names are interned, so
+    `ProviderName("zoom") is ProviderName.ZOOM`, and `.value` reads as it did on an enum.
+    """
+
+    __slots__ = ()
+    _interned: ClassVar[dict[str, ProviderName]] = {}
+    _PATTERN: ClassVar[re.Pattern[str]] = re.compile(r"[a-z][a-z0-9_]{1,15}")
+
+    ZOOM: ClassVar[ProviderName]
+    TEAMS: ClassVar[ProviderName]
+    MEET: ClassVar[ProviderName]
+
+    def __new__(cls, value: str) -> ProviderName:
+        found = cls._interned.get(value)
+        if found is not None:
+            return found
+        if not isinstance(value, str) or not cls._PATTERN.fullmatch(value):
+            raise ValueError(f"not a provider name: {value!r}")
+        created = super().__new__(cls, value)
+        return cls._interned.setdefault(value, created)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"ProviderName({self.value!r})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: object, handler: object) -> object:
+        """How pydantic validates it (a plain string, checked and interned); imported here so the
+        domain itself depends on no library."""
+        from pydantic_core import core_schema  # noqa: PLC0415
+
+        return core_schema.no_info_after_validator_function(
+            cls, core_schema.str_schema(), serialization=core_schema.to_string_ser_schema()
+        )
+
+
+ProviderName.ZOOM = ProviderName("zoom")
+ProviderName.TEAMS = ProviderName("teams")
+ProviderName.MEET = ProviderName("meet")
 
 
 class MeetingKind(StrEnum):

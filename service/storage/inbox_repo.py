@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, and_, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from service.domain.events import AttendanceEvent
+from service.storage.event_json import events_from_json, events_to_json
 from service.storage.tables import provider_status, webhook_deliveries
 
-PENDING = "pending"
+UNRESOLVED = "unresolved"  # names resources the provider's resolver must fetch first
+PENDING = "pending"  # ready to apply
 DONE = "done"
 PARKED = "parked"
+# A worker resolving a delivery holds it this long; a crashed worker's claim lapses after it.
+RESOLVE_CLAIM = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,7 @@ class Delivery:
     delivery_key: str
     body: bytes
     headers: dict[str, str]
+    needs_resolution: bool = False
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,9 @@ class StoredDelivery:
     delivery_key: str
     body: bytes
     attempts: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    # The events its resolver stored (None: the delivery carries its own events).
+    resolved_events: list[AttendanceEvent] | None = None
 
 
 def _insert_ignoring_duplicates(conn: Connection) -> Any:
@@ -64,7 +74,8 @@ def insert_deliveries(
                 "received_at": now,
                 "body": d.body,
                 "headers": d.headers,
-                "status": PENDING,
+                "status": UNRESOLVED if d.needs_resolution else PENDING,
+                "needs_resolution": d.needs_resolution,
                 "attempts": 0,
                 "next_attempt_at": now,
             }
@@ -82,16 +93,63 @@ def touch_last_webhook(conn: Connection, providers: Sequence[str], now: datetime
 
 
 def claim_due(conn: Connection, now: datetime, limit: int) -> list[StoredDelivery]:
-    """Lock a batch of due deliveries for this transaction; other workers skip them."""
+    """Lock a batch of deliveries due to be applied for this transaction; other workers skip them."""
     c = webhook_deliveries.c
     rows = conn.execute(
-        select(c.id, c.provider, c.delivery_key, c.body, c.attempts)
+        select(c.id, c.provider, c.delivery_key, c.body, c.attempts, c.resolved_events)
         .where(c.status == PENDING, c.next_attempt_at <= now)
         .order_by(c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    return [StoredDelivery(r.id, r.provider, r.delivery_key, bytes(r.body), r.attempts) for r in rows]
+    return [
+        StoredDelivery(
+            r.id,
+            r.provider,
+            r.delivery_key,
+            bytes(r.body),
+            r.attempts,
+            resolved_events=None if r.resolved_events is None else events_from_json(r.resolved_events),
+        )
+        for r in rows
+    ]
+
+
+def claim_unresolved(conn: Connection, now: datetime, limit: int) -> list[StoredDelivery]:
+    """Take due deliveries that wait for their resolver, for `RESOLVE_CLAIM`.
+
+    The claim is a later `next_attempt_at`, committed at once: the resolver then calls the
+    provider outside any transaction, and no other worker takes the delivery meanwhile.
+    """
+    c = webhook_deliveries.c
+    rows = conn.execute(
+        select(c.id, c.provider, c.delivery_key, c.body, c.attempts, c.headers)
+        .where(c.status == UNRESOLVED, c.next_attempt_at <= now)
+        .order_by(c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if rows:
+        conn.execute(
+            update(webhook_deliveries)
+            .where(c.id.in_([r.id for r in rows]))
+            .values(next_attempt_at=now + RESOLVE_CLAIM)
+        )
+    return [
+        StoredDelivery(r.id, r.provider, r.delivery_key, bytes(r.body), r.attempts, dict(r.headers or {}))
+        for r in rows
+    ]
+
+
+def store_resolved(conn: Connection, delivery_id: int, events: Sequence[AttendanceEvent], now: datetime) -> None:
+    """The resolver's events are kept with the delivery, which is then ready to apply."""
+    conn.execute(
+        update(webhook_deliveries)
+        .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == UNRESOLVED)
+        .values(
+            resolved_events=events_to_json(events), status=PENDING, next_attempt_at=now, last_error=None
+        )
+    )
 
 
 def mark_done(conn: Connection, delivery_ids: Sequence[int], now: datetime) -> None:
@@ -116,9 +174,15 @@ def mark_failed(
 
 
 def requeue(conn: Connection, *, provider: str | None, status: str | None, now: datetime) -> int:
-    """Put deliveries back in the queue (`salesmeet inbox replay`); processing is idempotent."""
+    """Put deliveries back in the queue (`salesmeet inbox replay`); processing is idempotent.
+
+    A delivery that names resources and was never resolved goes back to its resolver.
+    """
     c = webhook_deliveries.c
-    stmt = update(webhook_deliveries).values(status=PENDING, next_attempt_at=now, attempts=0)
+    back_to = case(
+        (and_(c.needs_resolution, c.resolved_events.is_(None)), UNRESOLVED), else_=PENDING
+    )
+    stmt = update(webhook_deliveries).values(status=back_to, next_attempt_at=now, attempts=0)
     if provider is not None:
         stmt = stmt.where(c.provider == provider)
     if status is not None:

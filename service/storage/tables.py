@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from service.storage.types import UtcDateTime
@@ -95,11 +96,15 @@ webhook_deliveries = Table(
     Column("received_at", UtcDateTime(), nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("headers", JSON, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | done | parked
+    # unresolved (waits for the provider's resolver) | pending | done | parked
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", UtcDateTime(), nullable=False),
     Column("last_error", Text),
     Column("processed_at", UtcDateTime()),
+    # The events a resolver fetched for a delivery that only names resources (see integrations.plugin).
+    Column("needs_resolution", Boolean, nullable=False, server_default=false()),
+    Column("resolved_events", JSON),
     UniqueConstraint("provider", "delivery_key", name="uq_webhook_deliveries_key"),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
 )
@@ -171,4 +176,18 @@ provider_status = Table(
     Column("last_error", Text),
     Column("last_error_at", UtcDateTime()),
     Column("last_success_at", UtcDateTime()),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("provider", String(16), nullable=False),
+    Column("resource", String(400), nullable=False),
+    Column("provider_subscription_id", String(200)),
+    Column("expires_at", UtcDateTime()),
+    Column("state", String(16), nullable=False),  # active | failed | deleted
+    Column("last_error", Text),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("provider", "resource", name="uq_subscriptions_resource"),
 )

@@ -32,7 +32,7 @@ from service.storage.database import Database, create_database_engine
 from service.storage.tables import attendance_events, meetings, participant_attendance, webhook_deliveries
 from tests.helpers_signing import OfflineZoom, minutes_ago, signed_headers
 from tests.support import sandbox_config
-from webhooks.zoom import delivery_key
+from integrations.zoom.webhook import delivery_key
 
 pytestmark = pytest.mark.slow
 

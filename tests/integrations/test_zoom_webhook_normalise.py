@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from service.domain.events import AttendanceEvent, EventType
 from service.domain.meeting import ProviderName
-from webhooks.zoom import (
+from integrations.zoom.webhook import (
     ZoomMeetingEvent,
     ZoomOtherEvent,
     ZoomPayloadError,
@@ -23,7 +23,7 @@ from webhooks.zoom import (
     parse_zoom_event,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "zoom_webhook_fixtures"
 MEETING_UUID = "4444AAAiAAAAAiAiAiiAii=="
 
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from webhooks.zoom import (
+from integrations.zoom.webhook import (
     ZoomPayloadError,
     ZoomUrlValidation,
     ZoomVerificationError,
@@ -23,7 +23,7 @@ from webhooks.zoom import (
     verify_zoom_request,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parent / "zoom_webhook_fixtures"
 SECRET = "wk3Jv9sQpR7tYxZ2bN5mL8cD"
 PREVIOUS_SECRET = "oldSecretFromLastQuarter01"
 NOW = 1_762_438_000.0

@@ -1,0 +1,51 @@
+"""The provider plugins salesmeet knows. Adding a provider is one package and one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from integrations.meet.plugin import PLUGIN as MEET
+from integrations.plugin import ProviderPlugin, SecretSpec
+from integrations.teams.plugin import PLUGIN as TEAMS
+from integrations.zoom.plugin import PLUGIN as ZOOM
+from service.domain.meeting import ProviderName
+
+
+class PluginRegistry:
+    """An ordered set of plugins, by name. Immutable and hashable (the config schema is cached per registry)."""
+
+    def __init__(self, plugins: Iterable[ProviderPlugin[Any]]) -> None:
+        self._plugins: dict[ProviderName, ProviderPlugin[Any]] = {}
+        for plugin in plugins:
+            if plugin.name in self._plugins:
+                raise ValueError(f"two plugins are named {plugin.name.value!r}")
+            self._plugins[plugin.name] = plugin
+
+    def __iter__(self) -> Iterator[ProviderPlugin[Any]]:
+        return iter(self._plugins.values())
+
+    def __len__(self) -> int:
+        return len(self._plugins)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._plugins.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PluginRegistry) and self._plugins == other._plugins
+
+    def names(self) -> tuple[ProviderName, ...]:
+        return tuple(self._plugins)
+
+    def get(self, name: str) -> ProviderPlugin[Any] | None:
+        return self._plugins.get(name)  # type: ignore[call-overload]
+
+    def secrets(self) -> list[SecretSpec]:
+        return [spec for plugin in self for spec in plugin.secrets]
+
+    def with_plugin(self, plugin: ProviderPlugin[Any]) -> PluginRegistry:
+        """This registry plus one more plugin (a test's fake provider, say)."""
+        return PluginRegistry((*self, plugin))
+
+
+DEFAULT_PLUGINS = PluginRegistry((ZOOM, TEAMS, MEET))
