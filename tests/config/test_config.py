@@ -17,7 +17,7 @@ from pydantic_settings import SettingsError
 from service.api.auth import ApiKeyring, Scope
 from service.config.errors import ConfigError, ConfigIssue, format_location
 from service.config.loader import check_config, load_config, parse_config
-from service.config.schema import AppConfig, config_model, hash_api_key
+from service.config.schema import config_model, hash_api_key
 from service.config.secrets import (
     SECRET_ENV_VARS,
     SECRET_NAMES,

@@ -145,9 +145,8 @@ def test_health_ok_and_unreachable() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = ZoomConfig(
-        account_id="acct", client_id="cid", token_url=f"http://127.0.0.1:{port}/oauth/token", timeout_seconds=1
-    )
+    token_url = f"http://127.0.0.1:{port}/oauth/token"
+    settings = ZoomConfig(account_id="acct", client_id="cid", token_url=token_url, timeout_seconds=1)
     health = ZoomProvider(settings, "secret").check_health()
     assert not health.token_obtainable and health.detail and "provider_unavailable" in health.detail
 
