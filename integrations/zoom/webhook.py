@@ -23,10 +23,11 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic_core
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -39,7 +40,7 @@ from pydantic import (
 
 from integrations.zoom.identity import participant_id
 from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
-from service.domain.meeting import ProviderName
+from service.domain.meeting import ProviderName, check_instant
 
 SIGNATURE_HEADER = "x-zm-signature"
 TIMESTAMP_HEADER = "x-zm-request-timestamp"
@@ -184,6 +185,11 @@ def _sign(secret: str, message: bytes) -> bytes:
 # --------------------------------------------------------------------------- payload models
 
 
+# An instant outside 1970..2200 (the API's bounds) is refused while parsing, so the delivery is
+# parked once as undecodable instead of overflowing date arithmetic in every later step.
+ZoomInstant = Annotated[AwareDatetime, AfterValidator(check_instant)]
+
+
 class _ZoomModel(BaseModel):
     # Zoom adds fields over time; unknown ones must not break ingestion.
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -195,8 +201,8 @@ class ZoomParticipant(_ZoomModel):
     id: str | None = None
     participant_uuid: str | None = None
     email: str | None = None
-    join_time: AwareDatetime | None = None
-    leave_time: AwareDatetime | None = None
+    join_time: ZoomInstant | None = None
+    leave_time: ZoomInstant | None = None
     leave_reason: str | None = None
 
 
@@ -207,8 +213,8 @@ class ZoomMeetingObject(_ZoomModel):
     host_id: str | None = None
     host_email: str | None = None
     topic: str | None = None
-    start_time: AwareDatetime | None = None
-    end_time: AwareDatetime | None = None
+    start_time: ZoomInstant | None = None
+    end_time: ZoomInstant | None = None
     timezone: str | None = None
     participant: ZoomParticipant | None = None
 

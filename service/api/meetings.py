@@ -18,7 +18,6 @@ from service.api.schemas import (
     MeetingPatch,
     ParticipantOut,
     SessionOut,
-    check_instant,
 )
 from service.domain.meeting import (
     ExternalRef,
@@ -28,6 +27,7 @@ from service.domain.meeting import (
     Person,
     ProviderName,
     Schedule,
+    check_instant,
     minutes_between,
 )
 from service.errors import InvalidInput, NotFound

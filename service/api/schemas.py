@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import (
@@ -23,6 +23,7 @@ from service.domain.meeting import (
     MeetingKind,
     MeetingStatus,
     ProviderName,
+    check_instant,
     parse_timezone,
 )
 
@@ -37,17 +38,6 @@ class StrictModel(BaseModel):
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("must not contain NUL characters")
         return value
-
-
-# Instants far outside any meeting's life overflow date arithmetic; they are input mistakes.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def check_instant(value: datetime) -> datetime:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
-    return value
 
 
 Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]

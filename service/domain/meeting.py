@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -92,6 +92,26 @@ def parse_timezone(name: str) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidTimezone(f"unknown time zone {name!r}") from exc
+
+
+# The instants salesmeet accepts from anyone (API callers and providers alike). Far outside any
+# meeting's life they are input mistakes, and near datetime's limits arithmetic on them overflows.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+class InstantOutOfRange(ValueError):
+    """An instant before 1970 or after 2200."""
+
+
+def check_instant(moment: datetime) -> datetime:
+    """Return an aware `moment` unchanged when it lies in 1970..2200, else raise InstantOutOfRange.
+
+    Compares without converting: converting 0001-01-01T00:00+14:00 to UTC itself overflows.
+    """
+    if not EARLIEST_INSTANT <= moment <= LATEST_INSTANT:
+        raise InstantOutOfRange(f"must be between {EARLIEST_INSTANT.year} and {LATEST_INSTANT.year}")
+    return moment
 
 
 def require_utc(moment: datetime) -> datetime:
@@ -187,6 +207,11 @@ def minutes_between(start: datetime, end: datetime) -> int:
     return minutes
 
 
+# A discovered meeting lasts as long as its events say, so its length is bounded only by the span
+# of accepted instants; with its start in that span its end stays far from datetime's limits.
+_LONGEST_SCHEDULE_MINUTES = int((LATEST_INSTANT - EARLIEST_INSTANT) / timedelta(minutes=1))
+
+
 @dataclass(frozen=True)
 class Schedule:
     """When a meeting is planned: a UTC instant, a length, and the zone it is shown in."""
@@ -196,10 +221,13 @@ class Schedule:
     timezone: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", require_utc(self.start))
+        object.__setattr__(self, "start", require_utc(check_instant(self.start)))
         parse_timezone(self.timezone)
         if self.duration_minutes <= 0:
             raise ValueError("duration_minutes must be positive")
+        # Checked here so that `end` is total: a schedule that exists always has an end.
+        if self.duration_minutes > _LONGEST_SCHEDULE_MINUTES:
+            raise ValueError(f"duration_minutes must be at most {_LONGEST_SCHEDULE_MINUTES}")
 
     @property
     def end(self) -> datetime:

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, IntegrityError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 WRITE_OPTION = "salesmeet_write"
@@ -100,6 +101,26 @@ def schema_is_current(engine: Engine) -> bool:
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_heads()
     return set(current) == _newest_revisions()
+
+
+# Constraint violations caused by a value itself (NOT NULL, CHECK), as opposed to one row meeting
+# another (unique, foreign key), which a concurrent writer can cause and a retry can resolve.
+_VALUE_VIOLATIONS_POSTGRES = frozenset({"23502", "23514"})
+_VALUE_VIOLATIONS_SQLITE = ("NOT NULL constraint failed", "CHECK constraint failed")
+
+
+def refuses_the_values(exc: BaseException) -> bool:
+    """True when the database refused a statement for the values in it, so that running it again
+    can never succeed: a value it cannot store (too long, NUL in text, out of range) or one a
+    column's constraint forbids."""
+    if isinstance(exc, DataError):
+        return True
+    if not isinstance(exc, IntegrityError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _VALUE_VIOLATIONS_POSTGRES
+    return str(exc.orig).startswith(_VALUE_VIOLATIONS_SQLITE)
 
 
 def ping(engine: Engine) -> None:

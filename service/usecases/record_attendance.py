@@ -32,7 +32,7 @@ from service.domain.meeting import (
     ProviderName,
 )
 from service.storage import attendance_repo, inbox_repo, meetings_repo
-from service.storage.database import Database
+from service.storage.database import Database, refuses_the_values
 from service.storage.inbox_repo import StoredDelivery
 
 log = structlog.get_logger("salesmeet.attendance")
@@ -135,15 +135,26 @@ def _store_events(
 def _record_failure(
     conn: Connection, delivery: StoredDelivery, exc: Exception, policy: AttendancePolicy, now: datetime
 ) -> None:
-    """Park an undecodable delivery at once; retry anything else with backoff, parked at the limit."""
+    """Park a delivery that can never succeed at once; retry anything else with backoff, parked at
+    the limit."""
     attempts = delivery.attempts + 1
-    if isinstance(exc, UndecodableDelivery):
-        log.warning("inbox.delivery_parked", delivery_id=delivery.id, error=str(exc))
-        inbox_repo.mark_failed(conn, delivery.id, attempts=attempts, error=str(exc), retry_at=None)
+    if _can_never_succeed(exc):
+        error = str(exc) if isinstance(exc, UndecodableDelivery) else repr(exc)
+        log.warning("inbox.delivery_parked", delivery_id=delivery.id, attempts=attempts, error=error)
+        inbox_repo.mark_failed(conn, delivery.id, attempts=attempts, error=error, retry_at=None)
         return
     retry_at = now + retry_delay(attempts) if attempts < policy.max_attempts else None
     log.warning("inbox.delivery_failed", delivery_id=delivery.id, attempts=attempts, error=repr(exc))
     inbox_repo.mark_failed(conn, delivery.id, attempts=attempts, error=repr(exc), retry_at=retry_at)
+
+
+def _can_never_succeed(exc: Exception) -> bool:
+    """A failure caused by the delivery's own data fails the same way on every attempt: a payload
+    that cannot be decoded, a value our types refuse (ValueError, TypeError, an overflowing date),
+    or a value the database refuses. Retrying those only delays parking them."""
+    if isinstance(exc, (UndecodableDelivery, ValueError, TypeError, ArithmeticError)):
+        return True
+    return refuses_the_values(exc)
 
 
 def _record_discovered_meeting(

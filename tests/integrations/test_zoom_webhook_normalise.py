@@ -312,6 +312,32 @@ def test_a_recorded_event_with_a_missing_or_mistyped_field_is_invalid(
     assert "https://errors.pydantic.dev" not in error.message
 
 
+@pytest.mark.parametrize(
+    ("name", "path", "value"),
+    [
+        ("meeting_started.json", "payload.object.start_time", "9999-12-31T23:59:30Z"),
+        ("meeting_ended.json", "payload.object.end_time", "2200-01-01T00:00:01Z"),
+        ("participant_joined.json", "payload.object.participant.join_time", "0001-01-01T00:00:00+14:00"),
+        ("participant_left.json", "payload.object.participant.leave_time", "1969-12-31T23:59:59Z"),
+    ],
+)
+def test_an_instant_outside_1970_to_2200_is_an_invalid_payload_not_an_overflow_later(
+    name: str, path: str, value: str
+) -> None:
+    # Decoded once and parked: an out-of-range instant must never reach date arithmetic.
+    error = invalid(mutated(name, _set(path, value)))
+    assert path.rsplit(".", 1)[-1] in error.message
+    assert "between 1970 and 2200" in error.message
+
+
+@pytest.mark.parametrize("value", ["1970-01-01T00:00:00Z", "2200-01-01T00:00:00Z"])
+def test_the_bounds_of_the_accepted_instants_are_accepted(value: str) -> None:
+    event = only_event(
+        mutated("participant_joined.json", _set("payload.object.participant.join_time", value))
+    )
+    assert event.occurred_at == datetime.fromisoformat(value)
+
+
 def test_a_participant_with_neither_email_nor_any_id_is_invalid() -> None:
     def anonymise(data: dict[str, Any]) -> None:
         participant = participant_of(data)
