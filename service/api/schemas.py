@@ -9,6 +9,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     field_validator,
@@ -16,6 +17,7 @@ from pydantic import (
 )
 
 from service.domain.meeting import (
+    MAX_EMAIL_LENGTH,
     MAX_MEETING_MINUTES,
     Classification,
     Completeness,
@@ -24,6 +26,7 @@ from service.domain.meeting import (
     MeetingStatus,
     ProviderName,
     check_instant,
+    normalise_email,
     parse_timezone,
 )
 
@@ -43,7 +46,18 @@ class StrictModel(BaseModel):
 Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
 
 
-Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+def _in_stored_form(value: object) -> object:
+    # Before the length and pattern checks: those must hold for what is stored, not what was sent.
+    return normalise_email(value) if isinstance(value, str) else value
+
+
+# The constraints come first so that they are part of the string check, which the normalisation
+# listed after them wraps: normalised first, then checked.
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=MAX_EMAIL_LENGTH, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    BeforeValidator(_in_stored_form),
+]
 
 
 def _iana_timezone(value: str) -> str:

@@ -121,6 +121,18 @@ def require_utc(moment: datetime) -> datetime:
     return moment.astimezone(ZoneInfo("UTC"))
 
 
+MAX_EMAIL_LENGTH = 320
+
+
+def normalise_email(email: str) -> str:
+    """The one form in which an e-mail address is stored and compared: trimmed and lower-cased.
+
+    Lower-casing can lengthen a string ("İ" becomes "i" plus a combining dot), so a length limit
+    holds only when it is checked on this form, never on the address as sent.
+    """
+    return email.strip().lower()
+
+
 @dataclass(frozen=True)
 class CompanyDomains:
     """The company's own e-mail domains; a subdomain of one counts as internal too."""
@@ -132,7 +144,7 @@ class CompanyDomains:
         return cls(tuple(sorted({d.strip().lower().lstrip("@").rstrip(".") for d in domains if d.strip()})))
 
     def is_internal(self, email: str) -> bool:
-        _, at, domain = email.strip().lower().rpartition("@")
+        _, at, domain = normalise_email(email).rpartition("@")
         if not at or not domain:
             return False
         return any(domain == d or domain.endswith("." + d) for d in self.domains)
@@ -149,7 +161,7 @@ class Person:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "email", self.email.strip().lower())
+        object.__setattr__(self, "email", normalise_email(self.email))
 
 
 @dataclass(frozen=True)
@@ -160,7 +172,7 @@ class Attendee:
     classification: Classification
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "email", self.email.strip().lower())
+        object.__setattr__(self, "email", normalise_email(self.email))
 
 
 @dataclass(frozen=True)
@@ -176,7 +188,7 @@ def classify_attendees(
     seen: set[str] = set()
     attendees: list[Attendee] = []
     for email, name, required in people:
-        key = email.strip().lower()
+        key = normalise_email(email)
         if key in seen:
             continue
         seen.add(key)
