@@ -121,7 +121,11 @@ def require_utc(moment: datetime) -> datetime:
     return moment.astimezone(ZoneInfo("UTC"))
 
 
+# The longest values salesmeet stores: whatever the source, a longer one is cut or refused first.
 MAX_EMAIL_LENGTH = 320
+MAX_NAME_LENGTH = 300
+MAX_TITLE_LENGTH = 300
+MAX_ID_LENGTH = 200
 
 
 def normalise_email(email: str) -> str:

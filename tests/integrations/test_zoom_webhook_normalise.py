@@ -355,6 +355,87 @@ def test_invalid_payload_messages_do_not_echo_field_values() -> None:
     assert "secret-looking-value-12345" not in invalid(encode(data)).message
 
 
+# --------------------------------------------------------------------------- values every database stores
+
+
+def test_nul_characters_are_removed_from_names_and_titles() -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["user_name"] = "Dana\u0000 Müller"
+    data["payload"]["object"]["topic"] = "\u0000Acme\u0000 call"
+    event = only_event(encode(data))
+    assert event.participant is not None and event.participant.name == "Dana Müller"
+    assert event.meeting_title == "Acme call"
+
+
+def test_names_and_titles_are_cut_to_the_length_the_api_allows() -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["user_name"] = "N" * 301
+    data["payload"]["object"]["topic"] = "T" * 301
+    event = only_event(encode(data))
+    assert event.participant is not None and event.participant.name == "N" * 300
+    assert event.meeting_title == "T" * 300
+
+
+@pytest.mark.parametrize(
+    "email",
+    [pytest.param("a" * 311 + "@x.example", id="too long"), pytest.param("da\u0000na@x.example", id="NUL")],
+)
+def test_an_email_no_database_column_can_hold_is_dropped_and_the_participant_keeps_its_id(email: str) -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["email"] = email
+    data["payload"]["object"]["host_email"] = email
+    event = only_event(encode(data))
+    assert event.participant is not None
+    assert event.participant.email is None
+    assert event.participant.provider_participant_id == "iFxeBPYun6SAiWUzBcEkX"
+    assert event.host_email is None
+
+
+def test_an_email_of_exactly_320_characters_is_kept() -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["email"] = "A" * 310 + "@x.example"
+    event = only_event(encode(data))
+    assert event.participant is not None and event.participant.email == "a" * 310 + "@x.example"
+
+
+def test_an_email_that_outgrows_its_column_when_lower_cased_is_dropped() -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["email"] = "İ" * 300 + "@x.example"  # 310 as sent, 610 lower-cased
+    event = only_event(encode(data))
+    assert event.participant is not None and event.participant.email is None
+
+
+def test_a_participant_left_with_neither_a_usable_email_nor_an_id_is_invalid() -> None:
+    data = load("guest_joined.json")
+    participant_of(data).update(email="g" * 320 + "@x.example", id="", user_id="", participant_uuid="")
+    assert "neither an email nor any id" in invalid(encode(data)).message
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "payload.object.id",
+        "payload.object.uuid",
+        "payload.object.participant.id",
+        "payload.object.participant.user_id",
+    ],
+)
+@pytest.mark.parametrize(
+    "value", [pytest.param("7" * 201, id="too long"), pytest.param("77\u000077", id="NUL")]
+)
+def test_an_id_no_database_column_can_hold_is_an_invalid_payload(path: str, value: str) -> None:
+    error = invalid(mutated("participant_joined.json", _set(path, value)))
+    assert path.rsplit(".", 1)[-1] in error.message
+
+
+def test_a_per_meeting_id_too_long_once_scoped_by_its_instance_is_an_invalid_payload() -> None:
+    def long_ids(data: dict[str, Any]) -> None:
+        data["payload"]["object"]["uuid"] = "U" * 150
+        participant_of(data).update(id="", email="", user_id="9" * 60)
+
+    assert "participant" in invalid(mutated("participant_joined.json", long_ids)).message
+
+
 # --------------------------------------------------------------------------- delivery keys
 
 
