@@ -12,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -43,7 +44,17 @@ class StrictModel(BaseModel):
         return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
+def _text_not_number(value: object) -> object:
+    # An API caller's instant is an RFC 3339 string; pydantic would also read a number as epoch
+    # seconds, a guess about the caller's intent that JSON's types do not support.
+    if isinstance(value, int | float):
+        raise ValueError("must be an RFC 3339 date-time string with an offset")
+    return value
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(check_instant), BeforeValidator(_text_not_number)]
+# Strict: `true` or "30" is not a number of minutes (pydantic would read them as 1 and 30).
+Minutes = Annotated[int, Field(strict=True, ge=1, le=MAX_MEETING_MINUTES)]
 
 
 def _in_stored_form(value: object) -> object:
@@ -79,7 +90,7 @@ class PersonIn(StrictModel):
 
 
 class AttendeeIn(PersonIn):
-    required: bool = True
+    required: StrictBool = True
 
 
 class MeetingCreate(StrictModel):
@@ -88,7 +99,7 @@ class MeetingCreate(StrictModel):
     agenda: str | None = Field(default=None, max_length=2000)
     kind: MeetingKind | None = None
     start: Instant
-    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_MEETING_MINUTES)
+    duration_minutes: Minutes | None = None
     end: Instant | None = None
     timezone: TimezoneName
     organizer: PersonIn
@@ -109,7 +120,7 @@ class MeetingPatch(StrictModel):
     agenda: str | None = Field(default=None, max_length=2000)
     kind: MeetingKind | None = None
     start: Instant | None = None
-    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_MEETING_MINUTES)
+    duration_minutes: Minutes | None = None
     end: Instant | None = None
     timezone: TimezoneName | None = None
     attendees: list[AttendeeIn] | None = Field(default=None, max_length=1000)

@@ -5,13 +5,14 @@ Pure values: no web framework, ORM or provider SDK. Every datetime is timezone-a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 class ProviderName(str):
@@ -84,13 +85,28 @@ class InvalidTimezone(ValueError):
     """The name is not an IANA time zone known to this machine's tz database."""
 
 
+# Files in the tz database that name no place: the machine's own zone (whatever it is set to)
+# and tzdb's "local time is not configured" placeholder.
+_NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    """The IANA names of this machine's tz database, read once (listing it walks the disk).
+
+    ZoneInfo itself opens any file under the zoneinfo directories, which lets through names no
+    other system knows (`posixrules`, `right/UTC`); membership here does not.
+    """
+    return frozenset(available_timezones() - _NOT_PLACES)
+
+
 def parse_timezone(name: str) -> ZoneInfo:
-    """Return the zone for an IANA name; refuse file paths and unknown names."""
-    if not name or name.startswith("/") or ".." in name:
+    """Return the zone for an IANA name (UTC and Etc/* included); refuse anything else."""
+    if name not in _zone_names():
         raise InvalidTimezone(f"unknown time zone {name!r}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError) as exc:  # listed, but its file is unreadable
         raise InvalidTimezone(f"unknown time zone {name!r}") from exc
 
 

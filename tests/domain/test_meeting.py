@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from service.domain.meeting import Schedule
+from service.domain.meeting import InvalidTimezone, Schedule, parse_timezone
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,27 @@ def test_every_schedule_that_exists_has_an_end() -> None:
     latest = Schedule(datetime(2200, 1, 1, tzinfo=UTC), 24 * 60, "Pacific/Kiritimati")
     assert latest.end == datetime(2200, 1, 2, tzinfo=UTC)
     assert latest.local_start().utcoffset() == timedelta(hours=14)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "localtime",
+        "posixrules",
+        "Factory",
+        "right/UTC",
+        "posix/Europe/Berlin",
+        "europe/berlin",
+        "Mars/Olympus",
+    ],
+)
+def test_only_canonical_iana_zone_names_are_time_zones(name: str) -> None:
+    with pytest.raises(InvalidTimezone):
+        parse_timezone(name)
+
+
+@pytest.mark.parametrize(
+    "name", ["UTC", "Etc/UTC", "Etc/GMT+5", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Asia/Kolkata"]
+)
+def test_iana_zone_names_are_time_zones(name: str) -> None:
+    assert parse_timezone(name).key == name
