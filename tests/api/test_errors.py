@@ -1,0 +1,96 @@
+"""The error contract at the HTTP edge: one log record per failure, clean codes, closed connections."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from service.api.auth import Caller, Scope, require_scope
+from service.errors import Forbidden
+
+ROOT = Path(__file__).parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.api.failing_app", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"{base}/nowhere", timeout=0.5)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        yield base, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+def test_an_unhandled_error_is_logged_once_as_json_and_the_connection_is_closed(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    base, process = served
+    with httpx.Client() as client:
+        response = client.get(f"{base}/boom")
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal_error"
+    assert response.headers["connection"] == "close"
+
+    process.terminate()
+    _, stderr = process.communicate(timeout=10)
+    records = [json.loads(line) for line in stderr.splitlines() if line.strip()]  # every line is JSON
+    errors = [r for r in records if r.get("level") == "error"]
+    assert [r["event"] for r in errors] == ["api.unhandled_error"]
+    assert "a bug in a route" in errors[0]["exception"]
+
+
+def test_invalid_utf8_in_a_json_body_is_malformed_json(served: tuple[str, subprocess.Popen[str]]) -> None:
+    base, _ = served
+    response = httpx.post(
+        f"{base}/notes", content=b'{"text": "\xff\xfe"}', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize(
+    ("scope", "allowed", "needed"),
+    [
+        (Scope.CRM, (Scope.ADMIN,), "needs admin"),
+        (Scope.CRM, (Scope.REPORTS,), "needs reports or admin"),
+        (Scope.REPORTS, (Scope.CRM, Scope.ADMIN), "needs crm or admin"),
+    ],
+)
+def test_forbidden_names_each_scope_that_would_do_once(
+    scope: Scope, allowed: tuple[Scope, ...], needed: str
+) -> None:
+    with pytest.raises(Forbidden) as caught:
+        require_scope(Caller("key", scope), *allowed)
+    assert caught.value.message.endswith(needed)
