@@ -24,6 +24,22 @@ def redact_secrets(_logger: Any, _name: str, event: MutableMapping[str, Any]) ->
     return event
 
 
+# PostgreSQL's DETAIL line quotes row values ("Key (email)=(dana@acme.example) already exists"),
+# which `hide_parameters` does not cover. It is matched up to the next line break, real or as
+# repr() writes it ("\\n"), so the error's other lines (its kind, the SQL without values) remain.
+_DATABASE_DETAIL = re.compile(r"(?:\\n|\n)?DETAIL:[^\n]*?(?=\\n|\n|$)")
+
+
+def strip_database_detail(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Remove PostgreSQL DETAIL lines from every text field, the formatted traceback included."""
+    for key, value in event.items():
+        if isinstance(value, str) and "DETAIL:" in value:
+            event[key] = _DATABASE_DETAIL.sub("", value)
+    return event
+
+
 def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
     return structlog.PrintLogger(sys.stderr)
 
@@ -43,6 +59,7 @@ def configure_logging(*, json_format: bool, level: str = "INFO") -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_secrets,
             structlog.processors.format_exc_info,
+            strip_database_detail,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
