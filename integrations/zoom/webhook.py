@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -139,15 +140,18 @@ def verify_zoom_request(
     if not _signature_matches(signature.strip(), timestamp, body, secrets):
         raise ZoomVerificationError("bad_signature", "the signature does not match the body and timestamp")
 
-    age = now - int(timestamp)
+    # Zoom stamps whole seconds, so the age is measured in whole seconds of our clock too: the
+    # message then states the very number that failed the check (a truncated float said "300 s"
+    # of a delivery refused for being 301 s ahead).
+    age = math.floor(now) - int(timestamp)
     if age > tolerance_seconds:
         raise ZoomVerificationError(
-            "stale_timestamp", f"the delivery was signed {int(age)} s ago (tolerance {tolerance_seconds} s)"
+            "stale_timestamp", f"the delivery was signed {age} s ago (tolerance {tolerance_seconds} s)"
         )
     if -age > tolerance_seconds:
         raise ZoomVerificationError(
             "future_timestamp",
-            f"the delivery is dated {int(-age)} s in the future (tolerance {tolerance_seconds} s)",
+            f"the delivery is dated {-age} s in the future (tolerance {tolerance_seconds} s)",
         )
 
 
