@@ -8,12 +8,15 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import TimeoutError as DatabasePoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import AppError, ProviderFailed
 
 log = structlog.get_logger("salesmeet.api")
+
+DATABASE_BUSY_RETRY_AFTER_SECONDS = 2
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -107,6 +110,14 @@ def install_error_handlers(app: FastAPI) -> None:
             }
             details.append(json.loads(json.dumps(detail, default=str)))
         return error_response(422, "validation_error", "the request is invalid; see details", details)
+
+    @app.exception_handler(DatabasePoolTimeout)
+    async def _database_busy(request: Request, _exc: DatabasePoolTimeout) -> JSONResponse:
+        # Every pooled connection was taken for the pool's whole timeout: load, not a bug.
+        log.warning("api.database_busy", path=request.url.path)
+        response = error_response(503, "database_busy", "the database is busy; retry shortly")
+        response.headers["Retry-After"] = str(DATABASE_BUSY_RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

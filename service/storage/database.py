@@ -28,7 +28,16 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
+# How long a request waits for a pooled connection before the database counts as busy (503): a
+# caller retrying in a second is better served than one waiting half a minute for a 500.
+POOL_TIMEOUT_SECONDS = 3.0
+
+
+def create_database_engine(
+    url: str, *, pool_size: int = 10, pool_timeout: float = POOL_TIMEOUT_SECONDS
+) -> Engine:
+    """An engine whose pool holds `pool_size` connections, plus as many again under load; a
+    connection not had within `pool_timeout` seconds raises sqlalchemy.exc.TimeoutError."""
     url = normalise_database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -39,6 +48,8 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
             pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=pool_timeout,
             hide_parameters=True,
         )
         _configure_sqlite(engine)
@@ -46,7 +57,12 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
     # hide_parameters: a failed statement's error (and so a log line) never carries names, e-mails or
     # the host-only start_url that were bound into it.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 
@@ -128,12 +144,33 @@ def ping(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
+# Webhook intake writes one group-committed batch at a time: one connection, and one spare for
+# the moment a broken one is replaced.
+INTAKE_POOL_SIZE = 1
+
+
+def _intake_engine(engine: Engine) -> Engine:
+    """A second engine on the same database, with its own small pool, for webhook intake alone."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return engine  # an in-memory database exists in one engine's connections only
+    return create_database_engine(url.render_as_string(hide_password=False), pool_size=INTAKE_POOL_SIZE)
+
+
 class Database:
-    """The engine plus the two ways to use it: a read-only connection, or one write transaction."""
+    """The engine plus the ways to use it: a read-only connection, one write transaction, or one
+    write transaction for webhook intake.
+
+    Intake has a pool of its own (a second engine on the same URL): a provider's delivery is
+    acknowledged only once stored, and API reads holding every pooled connection must never hold
+    that back; nor can intake take connections the API needs.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._intake = _intake_engine(engine)
+        self._intake_writer = self._intake.execution_options(**{WRITE_OPTION: True})
 
     @property
     def dialect(self) -> str:
@@ -145,5 +182,11 @@ class Database:
     def write(self) -> AbstractContextManager[Connection]:
         return self._writer.begin()
 
+    def write_intake(self) -> AbstractContextManager[Connection]:
+        """A write transaction on intake's own pool; for storing webhook deliveries only."""
+        return self._intake_writer.begin()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._intake is not self.engine:
+            self._intake.dispose()

@@ -8,13 +8,19 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import text
 
 from service.api.auth import Caller, Scope, require_scope
+from service.api.errors import install_error_handlers
 from service.errors import Forbidden
+from service.storage.database import Database, create_database_engine
 
 ROOT = Path(__file__).parents[2]
 
@@ -94,3 +100,31 @@ def test_forbidden_names_each_scope_that_would_do_once(
     with pytest.raises(Forbidden) as caught:
         require_scope(Caller("key", scope), *allowed)
     assert caught.value.message.endswith(needed)
+
+
+async def test_a_busy_database_pool_answers_503_database_busy_with_retry_after(database_url: str) -> None:
+    engine = create_database_engine(database_url, pool_size=1, pool_timeout=0.2)
+    db = Database(engine)
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/count")
+    async def count() -> int:
+        def query() -> int:
+            with db.read() as conn:
+                return int(conn.execute(text("SELECT 1")).scalar_one())
+
+        return await run_in_threadpool(query)
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        with ExitStack() as held:
+            for _ in range(2):  # pool_size + max_overflow
+                held.enter_context(db.read()).execute(text("SELECT 1"))
+            async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+                response = await client.get("/count")
+    finally:
+        db.dispose()
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_busy"
+    assert int(response.headers["retry-after"]) >= 1
