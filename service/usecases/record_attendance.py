@@ -193,20 +193,28 @@ def _record_discovered_meeting(
 def refresh_dirty_meetings(db: Database, policy: AttendancePolicy, now: datetime, limit: int = 50) -> int:
     """Recompute meetings marked dirty, one short transaction each; returns how many were refreshed.
 
-    A meeting whose refresh fails stays dirty and moves behind the others, so it never holds them
-    back and a drain loop ends even while it keeps failing.
+    A meeting whose refresh fails stays dirty and waits before it is tried again (2 s, 4 s, 8 s ...
+    up to 10 minutes, as deliveries do): it never holds the others back, a drain loop ends while it
+    keeps failing, and its error is logged once per try rather than on every worker round.
     """
     with db.read() as conn:
-        ids = meetings_repo.dirty_meeting_ids(conn, limit)
+        ids = meetings_repo.dirty_meeting_ids(conn, now, limit)
     refreshed = 0
     for meeting_id in ids:
         try:
             with db.write() as conn:
                 refreshed += refresh_meeting(conn, meeting_id, policy, now, only_if_dirty=True)
         except Exception as exc:
-            log.error("attendance.refresh_failed", meeting_id=meeting_id, error=repr(exc), exc_info=exc)
             with db.write() as conn:
-                meetings_repo.postpone_refresh(conn, meeting_id, now)
+                failures, retry_at = meetings_repo.postpone_refresh(conn, meeting_id, now, retry_delay)
+            log.error(
+                "attendance.refresh_failed",
+                meeting_id=meeting_id,
+                failures=failures,
+                retry_at=retry_at.isoformat(),
+                error=repr(exc),
+                exc_info=exc,
+            )
     return refreshed
 
 
