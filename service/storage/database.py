@@ -94,15 +94,16 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
-def upgrade_database(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent; safe to run at every start)."""
+def upgrade_database(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest migration, or to `revision` (idempotent; safe to run at every
+    start)."""
     cfg = _alembic_config(engine)
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # Several replicas may start at once: one migrates, the others wait for it.
             connection.execute(text("SELECT pg_advisory_xact_lock(7400451)"))
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 @functools.cache
