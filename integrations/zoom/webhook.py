@@ -42,13 +42,13 @@ from pydantic import (
 from integrations.zoom.identity import participant_id
 from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
 from service.domain.meeting import (
-    MAX_EMAIL_LENGTH,
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH,
     MAX_TITLE_LENGTH,
     ProviderName,
     check_instant,
-    normalise_email,
+    display_text,
+    storable_email,
 )
 
 SIGNATURE_HEADER = "x-zm-signature"
@@ -208,14 +208,13 @@ ZoomInstant = Annotated[AwareDatetime, AfterValidator(check_instant)]
 
 def _displayable(limit: int) -> AfterValidator:
     """Free text (names, topics): NULs removed, trimmed, cut to what the API itself accepts."""
-    return AfterValidator(lambda value: value.replace("\x00", "").strip()[:limit])
+    return AfterValidator(lambda value: display_text(value, limit))
 
 
 def _email_or_blank(value: str) -> str:
     """The stored form of an address, or "" when no column could hold it: the participant is then
     identified by its id, as any participant without an e-mail is."""
-    email = normalise_email(value)
-    return "" if "\x00" in email or len(email) > MAX_EMAIL_LENGTH else email
+    return storable_email(value) or ""
 
 
 def _storable_id(value: str | int) -> str | int:

@@ -153,6 +153,20 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
+def storable_email(email: str) -> str | None:
+    """The stored form of an address from a provider, or None when no column could hold it (a NUL,
+    or over MAX_EMAIL_LENGTH once normalised): the participant is then known by its id instead."""
+    normalised = normalise_email(email)
+    if not normalised or "\x00" in normalised or len(normalised) > MAX_EMAIL_LENGTH:
+        return None
+    return normalised
+
+
+def display_text(text: str, limit: int) -> str:
+    """Free text from a provider (a name, a topic) as stored: NULs removed, trimmed, cut to `limit`."""
+    return text.replace("\x00", "").strip()[:limit]
+
+
 @dataclass(frozen=True)
 class CompanyDomains:
     """The company's own e-mail domains; a subdomain of one counts as internal too."""

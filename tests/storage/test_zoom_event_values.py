@@ -1,4 +1,5 @@
-"""Whatever a signed Zoom event says, its normalised events store alike on SQLite and PostgreSQL."""
+"""Whatever a signed Zoom event or a Zoom report says, what salesmeet makes of it stores alike on
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from integrations.zoom.mapping import attendance_report
 from integrations.zoom.webhook import normalise_zoom_event, parse_zoom_event
 from service.domain.meeting import ProviderName
-from service.storage import attendance_repo
+from service.storage import attendance_repo, meetings_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
 
 FIXTURES = Path(__file__).parents[1] / "integrations" / "zoom_webhook_fixtures"
@@ -62,3 +64,31 @@ def test_a_participant_event_with_hostile_values_is_stored_and_read_back_unchang
     assert event.participant is not None and event.participant.key  # still identified
     texts = [event.meeting_title, event.host_email, event.participant.name, event.participant.email]
     assert all("\x00" not in t and len(t) <= 320 for t in texts if t is not None)
+
+
+def test_a_zoom_report_with_hostile_values_is_stored_and_read_back_unchanged(db: Database) -> None:
+    row = {"join_time": "2026-04-01T09:00:00Z", "leave_time": "2026-04-01T09:30:00Z", "user_id": "1"}
+    rows = [
+        {**row, "id": "u1", "name": "Da\u0000na " + "n" * 400, "user_email": "Dana@Acme.example"},
+        {**row, "id": "u2", "name": "Bo", "user_email": "e" * 320 + "@x.example"},
+        {**row, "id": "u3", "name": "Cy", "user_email": "İ" * 300 + "@x.example"},
+    ]
+    report = attendance_report({"uuid": "uuid-1", "start_time": row["join_time"]}, rows)
+    with db.write() as conn:
+        meeting_id = meetings_repo.insert_discovered(
+            conn,
+            meeting_id="m-1",
+            provider=ProviderName.ZOOM,
+            provider_meeting_id="1",
+            instance="uuid-1",
+            title="t",
+            organizer_email="",
+            start=report.sessions[0].joined_at,
+            timezone="UTC",
+            now=report.sessions[0].joined_at,
+        )
+        attendance_repo.replace_reported_sessions(conn, meeting_id, report.sessions)
+    with db.read() as conn:
+        stored = attendance_repo.load_reported(conn, meeting_id, reported_start=None, reported_end=None)
+
+    assert sorted(stored.sessions, key=repr) == sorted(report.sessions, key=repr)
