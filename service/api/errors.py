@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.errors import AppError, ProviderFailed
+from service.logging import mark_logged
 
 log = structlog.get_logger("salesmeet.api")
 
@@ -52,6 +53,7 @@ def _internal_error() -> JSONResponse:
 
 def _log_unexpected(path: str, exc: Exception) -> None:
     log.error("api.unhandled_error", path=path, error=type(exc).__name__, exc_info=exc)
+    mark_logged(exc)  # the server's copy, should it see the error too, is dropped
 
 
 class AnswerUnexpectedErrors:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import sys
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
+from starlette.middleware.base import RequestResponseEndpoint
 
 from service.api.errors import install_error_handlers
 from service.logging import configure_logging
@@ -23,6 +24,14 @@ class Note(BaseModel):
 def build_app() -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
+
+    @app.middleware("http")
+    async def failing_outside_the_routes(request: Request, call_next: RequestResponseEndpoint) -> Response:
+        # Added after the error handlers, so it wraps them: its errors reach Starlette's own
+        # outermost middleware, which calls the API's handler and then re-raises to the server.
+        if request.url.path == "/boom-outside":
+            raise RuntimeError("a bug in a middleware")
+        return await call_next(request)
 
     @app.get("/boom")
     async def boom() -> None:

@@ -59,12 +59,15 @@ def served() -> Iterator[tuple[str, subprocess.Popen[str]]]:
             process.stderr.close()
 
 
+@pytest.mark.parametrize(
+    ("path", "bug"), [("/boom", "a bug in a route"), ("/boom-outside", "a bug in a middleware")]
+)
 def test_an_unhandled_error_is_logged_once_as_json_and_the_connection_is_closed(
-    served: tuple[str, subprocess.Popen[str]],
+    served: tuple[str, subprocess.Popen[str]], path: str, bug: str
 ) -> None:
     base, process = served
     with httpx.Client() as client:
-        response = client.get(f"{base}/boom")
+        response = client.get(f"{base}{path}")
     assert response.status_code == 500
     assert response.json()["code"] == "internal_error"
     assert response.headers["connection"] == "close"
@@ -74,7 +77,7 @@ def test_an_unhandled_error_is_logged_once_as_json_and_the_connection_is_closed(
     records = [json.loads(line) for line in stderr.splitlines() if line.strip()]  # every line is JSON
     errors = [r for r in records if r.get("level") == "error"]
     assert [r["event"] for r in errors] == ["api.unhandled_error"]
-    assert "a bug in a route" in errors[0]["exception"]
+    assert bug in errors[0]["exception"]
 
 
 def test_invalid_utf8_in_a_json_body_is_malformed_json(served: tuple[str, subprocess.Popen[str]]) -> None:
