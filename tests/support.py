@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from integrations.sandbox.server import serve_in_thread
 from integrations.sandbox.zoom.state import ZoomEmulatorState
@@ -18,6 +19,7 @@ from service.config.loader import parse_config
 from service.config.secrets import Settings
 from service.domain.meeting import ProviderName
 from service.storage.database import upgrade_database
+from tests.helpers_signing import SANDBOX_SECRET
 
 CRM_KEY = "test-crm-key"
 REPORTS_KEY = "test-reports-key"
@@ -58,6 +60,7 @@ class RunningService:
     url: str
     runtime: Runtime
     client: httpx.Client
+    app: FastAPI
 
     @property
     def zoom(self) -> ZoomEmulatorState:
@@ -71,14 +74,16 @@ def running_service(
     database_url: str, *, config: dict[str, Any] | None = None, run_worker: bool = False
 ) -> Iterator[RunningService]:
     """The whole service (API, webhooks, optional worker) on a loopback port, over a fresh database."""
-    settings = Settings(database_url=database_url)
+    # The sandbox generates its webhook secret; tests sign with a known one, set as an admin would.
+    settings = Settings(database_url=database_url).with_secrets({"zoom_webhook_secret_token": SANDBOX_SECRET})
     app_config = parse_config(config or sandbox_config())
     runtime = build_runtime(app_config, settings)
     upgrade_database(runtime.db.engine)
-    server = serve_in_thread(create_app(runtime, run_worker=run_worker), lifespan="on")
+    app = create_app(runtime, run_worker=run_worker)
+    server = serve_in_thread(app, lifespan="on")
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield RunningService(server.url, runtime, client)
+            yield RunningService(server.url, runtime, client, app)
     finally:
         server.stop()
         runtime.close()
