@@ -112,7 +112,7 @@ class InboxWriter:
         # Runs on one thread at a time (the capacity-1 limiter), so `_last_touched` needs no lock.
         now = self._clock()
         to_touch = self._providers_to_touch(deliveries, now)
-        with self._db.write() as conn:
+        with self._db.write_intake() as conn:
             new_keys = insert_deliveries(conn, deliveries, now)
             if to_touch:
                 touch_last_webhook(conn, to_touch, now)

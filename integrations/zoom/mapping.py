@@ -11,7 +11,14 @@ from urllib.parse import quote
 from integrations.base import AttendanceReport, MeetingRequest, ProviderMeeting, ReportedSession
 from integrations.zoom.config import ZoomConfig
 from integrations.zoom.identity import participant_id
-from service.domain.meeting import require_utc
+from service.domain.meeting import (
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    check_instant,
+    display_text,
+    require_utc,
+    storable_email,
+)
 
 SCHEDULED_MEETING = 2
 
@@ -73,9 +80,11 @@ def report_path_ref(meeting_id_or_uuid: str) -> str:
 
 
 def parse_zoom_time(value: object) -> datetime | None:
+    """An aware instant, None when blank; ValueError when it has no offset or lies outside
+    1970..2200 (checked before converting: converting one near datetime's limits overflows)."""
     if not isinstance(value, str) or not value:
         return None
-    return require_utc(datetime.fromisoformat(value))
+    return require_utc(check_instant(datetime.fromisoformat(value)))
 
 
 def reported_session(row: Mapping[str, Any], instance: str | None = None) -> ReportedSession | None:
@@ -84,11 +93,15 @@ def reported_session(row: Mapping[str, Any], instance: str | None = None) -> Rep
     left_at = parse_zoom_time(row.get("leave_time"))
     if joined_at is None or left_at is None:
         return None
-    email = str(row.get("user_email") or "").strip().lower() or None
+    # Values are made storable by the rules the webhooks follow (integrations/zoom/webhook.py), so
+    # both databases keep the same report and its rows match the webhooks' participants.
+    email = storable_email(str(row.get("user_email") or ""))
     # Zoom user id for signed-in users; the per-meeting participant id (scoped by the instance) for
     # guests and phones: the rule the webhooks follow too.
     participant = participant_id(row.get("id"), row.get("user_id"), instance)
-    name = str(row.get("name") or "") or None
+    if participant is not None and (len(participant) > MAX_ID_LENGTH or "\x00" in participant):
+        raise ValueError(f"a report row's participant id is not storable (over {MAX_ID_LENGTH} or NUL)")
+    name = display_text(str(row.get("name") or ""), MAX_NAME_LENGTH) or None
     return ReportedSession(email, participant, name, joined_at, left_at)
 
 

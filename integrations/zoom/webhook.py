@@ -21,12 +21,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic_core
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -39,7 +41,15 @@ from pydantic import (
 
 from integrations.zoom.identity import participant_id
 from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
-from service.domain.meeting import ProviderName
+from service.domain.meeting import (
+    MAX_ID_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_TITLE_LENGTH,
+    ProviderName,
+    check_instant,
+    display_text,
+    storable_email,
+)
 
 SIGNATURE_HEADER = "x-zm-signature"
 TIMESTAMP_HEADER = "x-zm-request-timestamp"
@@ -130,15 +140,18 @@ def verify_zoom_request(
     if not _signature_matches(signature.strip(), timestamp, body, secrets):
         raise ZoomVerificationError("bad_signature", "the signature does not match the body and timestamp")
 
-    age = now - int(timestamp)
+    # Zoom stamps whole seconds, so the age is measured in whole seconds of our clock too: the
+    # message then states the very number that failed the check (a truncated float said "300 s"
+    # of a delivery refused for being 301 s ahead).
+    age = math.floor(now) - int(timestamp)
     if age > tolerance_seconds:
         raise ZoomVerificationError(
-            "stale_timestamp", f"the delivery was signed {int(age)} s ago (tolerance {tolerance_seconds} s)"
+            "stale_timestamp", f"the delivery was signed {age} s ago (tolerance {tolerance_seconds} s)"
         )
     if -age > tolerance_seconds:
         raise ZoomVerificationError(
             "future_timestamp",
-            f"the delivery is dated {int(-age)} s in the future (tolerance {tolerance_seconds} s)",
+            f"the delivery is dated {-age} s in the future (tolerance {tolerance_seconds} s)",
         )
 
 
@@ -184,31 +197,68 @@ def _sign(secret: str, message: bytes) -> bytes:
 # --------------------------------------------------------------------------- payload models
 
 
+# An instant outside 1970..2200 (the API's bounds) is refused while parsing, so the delivery is
+# parked once as undecodable instead of overflowing date arithmetic in every later step.
+ZoomInstant = Annotated[AwareDatetime, AfterValidator(check_instant)]
+
+
+# Values are made storable here, at the boundary, so that every database keeps the same thing
+# (PostgreSQL refuses NUL in text and over-long values; SQLite would keep them as sent).
+
+
+def _displayable(limit: int) -> AfterValidator:
+    """Free text (names, topics): NULs removed, trimmed, cut to what the API itself accepts."""
+    return AfterValidator(lambda value: display_text(value, limit))
+
+
+def _email_or_blank(value: str) -> str:
+    """The stored form of an address, or "" when no column could hold it: the participant is then
+    identified by its id, as any participant without an e-mail is."""
+    return storable_email(value) or ""
+
+
+def _storable_id(value: str | int) -> str | int:
+    # An id is identity: cutting or altering it could merge two people, so an unstorable one is
+    # refused (the delivery is parked as undecodable) rather than changed.
+    if len(str(value)) > MAX_ID_LENGTH:
+        raise ValueError(f"longer than {MAX_ID_LENGTH} characters")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError("contains a NUL character")
+    return value
+
+
+ZoomName = Annotated[str, _displayable(MAX_NAME_LENGTH)]
+ZoomTitle = Annotated[str, _displayable(MAX_TITLE_LENGTH)]
+ZoomEmail = Annotated[str, AfterValidator(_email_or_blank)]
+ZoomId = Annotated[str, AfterValidator(_storable_id)]
+# Typed as a string in Zoom's event types but a number in its REST API; accept both.
+ZoomStrictId = Annotated[StrictStr | StrictInt, AfterValidator(_storable_id)]
+
+
 class _ZoomModel(BaseModel):
     # Zoom adds fields over time; unknown ones must not break ingestion.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class ZoomParticipant(_ZoomModel):
-    user_id: StrictStr | StrictInt | None = None
-    user_name: str | None = None
-    id: str | None = None
+    user_id: ZoomStrictId | None = None
+    user_name: ZoomName | None = None
+    id: ZoomId | None = None
     participant_uuid: str | None = None
-    email: str | None = None
-    join_time: AwareDatetime | None = None
-    leave_time: AwareDatetime | None = None
+    email: ZoomEmail | None = None
+    join_time: ZoomInstant | None = None
+    leave_time: ZoomInstant | None = None
     leave_reason: str | None = None
 
 
 class ZoomMeetingObject(_ZoomModel):
-    # Typed as a string in Zoom's event types but a number in its REST API; accept both.
-    id: StrictStr | StrictInt
-    uuid: str = Field(min_length=1)
+    id: ZoomStrictId
+    uuid: Annotated[ZoomId, Field(min_length=1)]
     host_id: str | None = None
-    host_email: str | None = None
-    topic: str | None = None
-    start_time: AwareDatetime | None = None
-    end_time: AwareDatetime | None = None
+    host_email: ZoomEmail | None = None
+    topic: ZoomTitle | None = None
+    start_time: ZoomInstant | None = None
+    end_time: ZoomInstant | None = None
     timezone: str | None = None
     participant: ZoomParticipant | None = None
 
@@ -265,11 +315,13 @@ class ZoomMeetingEvent(ZoomEnvelope):
                 raise ValueError("payload.object.participant.join_time is required")
             if self.event == "meeting.participant_left" and participant.leave_time is None:
                 raise ValueError("payload.object.participant.leave_time is required")
-            if (
-                not (participant.email or "").strip()
-                and participant_id(participant.id, participant.user_id, None) is None
-            ):
+            if not participant.email and participant_id(participant.id, participant.user_id, None) is None:
                 raise ValueError("payload.object.participant has neither an email nor any id")
+            scoped_id = participant_id(participant.id, participant.user_id, meeting.uuid)
+            if scoped_id is not None and len(scoped_id) > MAX_ID_LENGTH:
+                raise ValueError(
+                    f"payload.object.participant's id within its meeting is longer than {MAX_ID_LENGTH}"
+                )
         return self
 
     @property

@@ -53,7 +53,7 @@ class ApiKeyring:
 def require_scope(caller: Caller, *allowed: Scope) -> Caller:
     if caller.scope is Scope.ADMIN or caller.scope in allowed:
         return caller
-    needed = " or ".join(s.value for s in (*allowed, Scope.ADMIN))
+    needed = " or ".join(dict.fromkeys(s.value for s in (*allowed, Scope.ADMIN)))  # each once, in order
     raise Forbidden(f"this API key has scope '{caller.scope.value}'; this endpoint needs {needed}")
 
 

@@ -19,7 +19,6 @@ from service.api.schemas import (
     MeetingPatch,
     ParticipantOut,
     SessionOut,
-    check_instant,
 )
 from service.domain.meeting import (
     ExternalRef,
@@ -29,6 +28,7 @@ from service.domain.meeting import (
     Person,
     ProviderName,
     Schedule,
+    check_instant,
     minutes_between,
 )
 from service.errors import InvalidInput, NotFound

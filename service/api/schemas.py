@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     field_validator,
     model_validator,
 )
 
 from service.domain.meeting import (
+    MAX_EMAIL_LENGTH,
     MAX_MEETING_MINUTES,
     Classification,
     Completeness,
@@ -23,6 +26,8 @@ from service.domain.meeting import (
     MeetingKind,
     MeetingStatus,
     ProviderName,
+    check_instant,
+    normalise_email,
     parse_timezone,
 )
 
@@ -39,21 +44,31 @@ class StrictModel(BaseModel):
         return value
 
 
-# Instants far outside any meeting's life overflow date arithmetic; they are input mistakes.
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-def check_instant(value: datetime) -> datetime:
-    if not EARLIEST <= value <= LATEST:
-        raise ValueError(f"must be between {EARLIEST.year} and {LATEST.year}")
+def _text_not_number(value: object) -> object:
+    # An API caller's instant is an RFC 3339 string; pydantic would also read a number as epoch
+    # seconds, a guess about the caller's intent that JSON's types do not support.
+    if isinstance(value, int | float):
+        raise ValueError("must be an RFC 3339 date-time string with an offset")
     return value
 
 
-Instant = Annotated[AwareDatetime, AfterValidator(check_instant)]
+Instant = Annotated[AwareDatetime, AfterValidator(check_instant), BeforeValidator(_text_not_number)]
+# Strict: `true` or "30" is not a number of minutes (pydantic would read them as 1 and 30).
+Minutes = Annotated[int, Field(strict=True, ge=1, le=MAX_MEETING_MINUTES)]
 
 
-Email = Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+def _in_stored_form(value: object) -> object:
+    # Before the length and pattern checks: those must hold for what is stored, not what was sent.
+    return normalise_email(value) if isinstance(value, str) else value
+
+
+# The constraints come first so that they are part of the string check, which the normalisation
+# listed after them wraps: normalised first, then checked.
+Email = Annotated[
+    str,
+    Field(min_length=3, max_length=MAX_EMAIL_LENGTH, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    BeforeValidator(_in_stored_form),
+]
 
 
 def _iana_timezone(value: str) -> str:
@@ -75,7 +90,7 @@ class PersonIn(StrictModel):
 
 
 class AttendeeIn(PersonIn):
-    required: bool = True
+    required: StrictBool = True
 
 
 class MeetingCreate(StrictModel):
@@ -84,7 +99,7 @@ class MeetingCreate(StrictModel):
     agenda: str | None = Field(default=None, max_length=2000)
     kind: MeetingKind | None = None
     start: Instant
-    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_MEETING_MINUTES)
+    duration_minutes: Minutes | None = None
     end: Instant | None = None
     timezone: TimezoneName
     organizer: PersonIn
@@ -105,7 +120,7 @@ class MeetingPatch(StrictModel):
     agenda: str | None = Field(default=None, max_length=2000)
     kind: MeetingKind | None = None
     start: Instant | None = None
-    duration_minutes: int | None = Field(default=None, ge=1, le=MAX_MEETING_MINUTES)
+    duration_minutes: Minutes | None = None
     end: Instant | None = None
     timezone: TimezoneName | None = None
     attendees: list[AttendeeIn] | None = Field(default=None, max_length=1000)

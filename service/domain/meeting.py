@@ -5,13 +5,14 @@ Pure values: no web framework, ORM or provider SDK. Every datetime is timezone-a
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 
 class ProviderName(str):
@@ -84,14 +85,49 @@ class InvalidTimezone(ValueError):
     """The name is not an IANA time zone known to this machine's tz database."""
 
 
+# Files in the tz database that name no place: the machine's own zone (whatever it is set to)
+# and tzdb's "local time is not configured" placeholder.
+_NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
+@functools.cache
+def _zone_names() -> frozenset[str]:
+    """The IANA names of this machine's tz database, read once (listing it walks the disk).
+
+    ZoneInfo itself opens any file under the zoneinfo directories, which lets through names no
+    other system knows (`posixrules`, `right/UTC`); membership here does not.
+    """
+    return frozenset(available_timezones() - _NOT_PLACES)
+
+
 def parse_timezone(name: str) -> ZoneInfo:
-    """Return the zone for an IANA name; refuse file paths and unknown names."""
-    if not name or name.startswith("/") or ".." in name:
+    """Return the zone for an IANA name (UTC and Etc/* included); refuse anything else."""
+    if name not in _zone_names():
         raise InvalidTimezone(f"unknown time zone {name!r}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError) as exc:  # listed, but its file is unreadable
         raise InvalidTimezone(f"unknown time zone {name!r}") from exc
+
+
+# The instants salesmeet accepts from anyone (API callers and providers alike). Far outside any
+# meeting's life they are input mistakes, and near datetime's limits arithmetic on them overflows.
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+class InstantOutOfRange(ValueError):
+    """An instant before 1970 or after 2200."""
+
+
+def check_instant(moment: datetime) -> datetime:
+    """Return an aware `moment` unchanged when it lies in 1970..2200, else raise InstantOutOfRange.
+
+    Compares without converting: converting 0001-01-01T00:00+14:00 to UTC itself overflows.
+    """
+    if not EARLIEST_INSTANT <= moment <= LATEST_INSTANT:
+        raise InstantOutOfRange(f"must be between {EARLIEST_INSTANT.year} and {LATEST_INSTANT.year}")
+    return moment
 
 
 def require_utc(moment: datetime) -> datetime:
@@ -99,6 +135,36 @@ def require_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("naive datetime: every instant must carry its offset")
     return moment.astimezone(ZoneInfo("UTC"))
+
+
+# The longest values salesmeet stores: whatever the source, a longer one is cut or refused first.
+MAX_EMAIL_LENGTH = 320
+MAX_NAME_LENGTH = 300
+MAX_TITLE_LENGTH = 300
+MAX_ID_LENGTH = 200
+
+
+def normalise_email(email: str) -> str:
+    """The one form in which an e-mail address is stored and compared: trimmed and lower-cased.
+
+    Lower-casing can lengthen a string ("İ" becomes "i" plus a combining dot), so a length limit
+    holds only when it is checked on this form, never on the address as sent.
+    """
+    return email.strip().lower()
+
+
+def storable_email(email: str) -> str | None:
+    """The stored form of an address from a provider, or None when no column could hold it (a NUL,
+    or over MAX_EMAIL_LENGTH once normalised): the participant is then known by its id instead."""
+    normalised = normalise_email(email)
+    if not normalised or "\x00" in normalised or len(normalised) > MAX_EMAIL_LENGTH:
+        return None
+    return normalised
+
+
+def display_text(text: str, limit: int) -> str:
+    """Free text from a provider (a name, a topic) as stored: NULs removed, trimmed, cut to `limit`."""
+    return text.replace("\x00", "").strip()[:limit]
 
 
 @dataclass(frozen=True)
@@ -112,7 +178,7 @@ class CompanyDomains:
         return cls(tuple(sorted({d.strip().lower().lstrip("@").rstrip(".") for d in domains if d.strip()})))
 
     def is_internal(self, email: str) -> bool:
-        _, at, domain = email.strip().lower().rpartition("@")
+        _, at, domain = normalise_email(email).rpartition("@")
         if not at or not domain:
             return False
         return any(domain == d or domain.endswith("." + d) for d in self.domains)
@@ -129,7 +195,7 @@ class Person:
     name: str | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "email", self.email.strip().lower())
+        object.__setattr__(self, "email", normalise_email(self.email))
 
 
 @dataclass(frozen=True)
@@ -140,7 +206,7 @@ class Attendee:
     classification: Classification
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "email", self.email.strip().lower())
+        object.__setattr__(self, "email", normalise_email(self.email))
 
 
 @dataclass(frozen=True)
@@ -156,7 +222,7 @@ def classify_attendees(
     seen: set[str] = set()
     attendees: list[Attendee] = []
     for email, name, required in people:
-        key = email.strip().lower()
+        key = normalise_email(email)
         if key in seen:
             continue
         seen.add(key)
@@ -187,6 +253,11 @@ def minutes_between(start: datetime, end: datetime) -> int:
     return minutes
 
 
+# A discovered meeting lasts as long as its events say, so its length is bounded only by the span
+# of accepted instants; with its start in that span its end stays far from datetime's limits.
+_LONGEST_SCHEDULE_MINUTES = int((LATEST_INSTANT - EARLIEST_INSTANT) / timedelta(minutes=1))
+
+
 @dataclass(frozen=True)
 class Schedule:
     """When a meeting is planned: a UTC instant, a length, and the zone it is shown in."""
@@ -196,10 +267,13 @@ class Schedule:
     timezone: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "start", require_utc(self.start))
+        object.__setattr__(self, "start", require_utc(check_instant(self.start)))
         parse_timezone(self.timezone)
         if self.duration_minutes <= 0:
             raise ValueError("duration_minutes must be positive")
+        # Checked here so that `end` is total: a schedule that exists always has an end.
+        if self.duration_minutes > _LONGEST_SCHEDULE_MINUTES:
+            raise ValueError(f"duration_minutes must be at most {_LONGEST_SCHEDULE_MINUTES}")
 
     @property
     def end(self) -> datetime:

@@ -13,6 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, IntegrityError
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 WRITE_OPTION = "salesmeet_write"
@@ -27,7 +28,16 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
+# How long a request waits for a pooled connection before the database counts as busy (503): a
+# caller retrying in a second is better served than one waiting half a minute for a 500.
+POOL_TIMEOUT_SECONDS = 3.0
+
+
+def create_database_engine(
+    url: str, *, pool_size: int = 10, pool_timeout: float = POOL_TIMEOUT_SECONDS
+) -> Engine:
+    """An engine whose pool holds `pool_size` connections, plus as many again under load; a
+    connection not had within `pool_timeout` seconds raises sqlalchemy.exc.TimeoutError."""
     url = normalise_database_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -38,6 +48,8 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
             url,
             connect_args={"timeout": 30, "check_same_thread": False},
             pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_timeout=pool_timeout,
             hide_parameters=True,
         )
         _configure_sqlite(engine)
@@ -45,7 +57,12 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> Engine:
     # hide_parameters: a failed statement's error (and so a log line) never carries names, e-mails or
     # the host-only start_url that were bound into it.
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, hide_parameters=True
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
+        pool_pre_ping=True,
+        hide_parameters=True,
     )
 
 
@@ -77,15 +94,16 @@ def _alembic_config(engine: Engine) -> AlembicConfig:
     return cfg
 
 
-def upgrade_database(engine: Engine) -> None:
-    """Bring the schema to the newest migration (idempotent; safe to run at every start)."""
+def upgrade_database(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to the newest migration, or to `revision` (idempotent; safe to run at every
+    start)."""
     cfg = _alembic_config(engine)
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             # Several replicas may start at once: one migrates, the others wait for it.
             connection.execute(text("SELECT pg_advisory_xact_lock(7400451)"))
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
 
 
 @functools.cache
@@ -102,17 +120,58 @@ def schema_is_current(engine: Engine) -> bool:
     return set(current) == _newest_revisions()
 
 
+# Constraint violations caused by a value itself (NOT NULL, CHECK), as opposed to one row meeting
+# another (unique, foreign key), which a concurrent writer can cause and a retry can resolve.
+_VALUE_VIOLATIONS_POSTGRES = frozenset({"23502", "23514"})
+_VALUE_VIOLATIONS_SQLITE = ("NOT NULL constraint failed", "CHECK constraint failed")
+
+
+def refuses_the_values(exc: BaseException) -> bool:
+    """True when the database refused a statement for the values in it, so that running it again
+    can never succeed: a value it cannot store (too long, NUL in text, out of range) or one a
+    column's constraint forbids."""
+    if isinstance(exc, DataError):
+        return True
+    if not isinstance(exc, IntegrityError):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _VALUE_VIOLATIONS_POSTGRES
+    return str(exc.orig).startswith(_VALUE_VIOLATIONS_SQLITE)
+
+
 def ping(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
 
 
+# Webhook intake writes one group-committed batch at a time: one connection, and one spare for
+# the moment a broken one is replaced.
+INTAKE_POOL_SIZE = 1
+
+
+def _intake_engine(engine: Engine) -> Engine:
+    """A second engine on the same database, with its own small pool, for webhook intake alone."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return engine  # an in-memory database exists in one engine's connections only
+    return create_database_engine(url.render_as_string(hide_password=False), pool_size=INTAKE_POOL_SIZE)
+
+
 class Database:
-    """The engine plus the two ways to use it: a read-only connection, or one write transaction."""
+    """The engine plus the ways to use it: a read-only connection, one write transaction, or one
+    write transaction for webhook intake.
+
+    Intake has a pool of its own (a second engine on the same URL): a provider's delivery is
+    acknowledged only once stored, and API reads holding every pooled connection must never hold
+    that back; nor can intake take connections the API needs.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._intake = _intake_engine(engine)
+        self._intake_writer = self._intake.execution_options(**{WRITE_OPTION: True})
 
     @property
     def dialect(self) -> str:
@@ -124,5 +183,11 @@ class Database:
     def write(self) -> AbstractContextManager[Connection]:
         return self._writer.begin()
 
+    def write_intake(self) -> AbstractContextManager[Connection]:
+        """A write transaction on intake's own pool; for storing webhook deliveries only."""
+        return self._intake_writer.begin()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._intake is not self.engine:
+            self._intake.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -470,11 +470,13 @@ def mark_dirty(conn: Connection, meeting_id: str, now: datetime) -> None:
     )
 
 
-def dirty_meeting_ids(conn: Connection, limit: int) -> list[str]:
+def dirty_meeting_ids(conn: Connection, now: datetime, limit: int) -> list[str]:
+    """Meetings to refresh: dirty, and not waiting to retry a failed refresh."""
     c = meetings.c
+    due = or_(c.refresh_after.is_(None), c.refresh_after <= now)
     return list(
         conn.execute(
-            select(c.id).where(c.attendance_dirty.is_(True)).order_by(c.updated_at, c.id).limit(limit)
+            select(c.id).where(c.attendance_dirty.is_(True), due).order_by(c.updated_at, c.id).limit(limit)
         ).scalars()
     )
 
@@ -553,9 +555,17 @@ def clear_dirty(conn: Connection, meeting_id: str) -> None:
     _update(conn, meeting_id, attendance_dirty=False)
 
 
-def postpone_refresh(conn: Connection, meeting_id: str, now: datetime) -> None:
-    """Move a meeting whose refresh failed behind the others (it stays dirty)."""
-    _update(conn, meeting_id, updated_at=now)
+def postpone_refresh(
+    conn: Connection, meeting_id: str, now: datetime, retry_delay: Callable[[int], timedelta]
+) -> tuple[int, datetime]:
+    """Count a failed refresh and hold the meeting back for `retry_delay(failures)`, behind the
+    others (it stays dirty); returns the failures so far and when it is tried next."""
+    c = meetings.c
+    previous = conn.execute(select(c.refresh_failures).where(c.id == meeting_id)).scalar()
+    failures = (previous or 0) + 1
+    retry_at = now + retry_delay(failures)
+    _update(conn, meeting_id, refresh_failures=failures, refresh_after=retry_at, updated_at=now)
+    return failures, retry_at
 
 
 class Unchanged(Enum):
@@ -596,6 +606,8 @@ def store_refresh(
         "actual_start": actual_start,
         "actual_end": actual_end,
         "attendance_dirty": False,
+        "refresh_failures": 0,
+        "refresh_after": None,
         "updated_at": now,
     }
     if status is not None:

@@ -61,6 +61,9 @@ meetings = Table(
     Column("completeness", String(16), nullable=False),
     Column("completeness_reason", Text),
     Column("attendance_dirty", Boolean, nullable=False),
+    # A refresh that failed is retried at refresh_after, later after each further failure.
+    Column("refresh_failures", Integer, nullable=False, server_default="0"),
+    Column("refresh_after", UtcDateTime()),
     Column("reconcile_after", UtcDateTime()),
     Column("reconcile_attempts", Integer, nullable=False),
     # Who is changing the meeting on its provider right now, and until when (see schedule_meeting).

@@ -32,7 +32,7 @@ from service.domain.meeting import (
 )
 from service.domain.reports import AttendanceReport
 from service.storage import attendance_repo, inbox_repo, meetings_repo
-from service.storage.database import Database
+from service.storage.database import Database, refuses_the_values
 from service.storage.inbox_repo import StoredDelivery
 
 log = structlog.get_logger("salesmeet.attendance")
@@ -145,15 +145,26 @@ def _store_events(
 def _record_failure(
     conn: Connection, delivery: StoredDelivery, exc: Exception, policy: AttendancePolicy, now: datetime
 ) -> None:
-    """Park an undecodable delivery at once; retry anything else with backoff, parked at the limit."""
+    """Park a delivery that can never succeed at once; retry anything else with backoff, parked at
+    the limit."""
     attempts = delivery.attempts + 1
-    if isinstance(exc, UndecodableDelivery):
-        log.warning("inbox.delivery_parked", delivery_id=delivery.id, error=str(exc))
-        inbox_repo.mark_failed(conn, delivery.id, attempts=attempts, error=str(exc), retry_at=None)
+    if _can_never_succeed(exc):
+        error = str(exc) if isinstance(exc, UndecodableDelivery) else repr(exc)
+        log.warning("inbox.delivery_parked", delivery_id=delivery.id, attempts=attempts, error=error)
+        inbox_repo.mark_failed(conn, delivery.id, attempts=attempts, error=error, retry_at=None)
         return
     retry_at = now + retry_delay(attempts) if attempts < policy.max_attempts else None
     log.warning("inbox.delivery_failed", delivery_id=delivery.id, attempts=attempts, error=repr(exc))
     inbox_repo.mark_failed(conn, delivery.id, attempts=attempts, error=repr(exc), retry_at=retry_at)
+
+
+def _can_never_succeed(exc: Exception) -> bool:
+    """A failure caused by the delivery's own data fails the same way on every attempt: a payload
+    that cannot be decoded, a value our types refuse (ValueError, TypeError, an overflowing date),
+    or a value the database refuses. Retrying those only delays parking them."""
+    if isinstance(exc, (UndecodableDelivery, ValueError, TypeError, ArithmeticError)):
+        return True
+    return refuses_the_values(exc)
 
 
 def _record_discovered_meeting(
@@ -182,20 +193,28 @@ def _record_discovered_meeting(
 def refresh_dirty_meetings(db: Database, policy: AttendancePolicy, now: datetime, limit: int = 50) -> int:
     """Recompute meetings marked dirty, one short transaction each; returns how many were refreshed.
 
-    A meeting whose refresh fails stays dirty and moves behind the others, so it never holds them
-    back and a drain loop ends even while it keeps failing.
+    A meeting whose refresh fails stays dirty and waits before it is tried again (2 s, 4 s, 8 s ...
+    up to 10 minutes, as deliveries do): it never holds the others back, a drain loop ends while it
+    keeps failing, and its error is logged once per try rather than on every worker round.
     """
     with db.read() as conn:
-        ids = meetings_repo.dirty_meeting_ids(conn, limit)
+        ids = meetings_repo.dirty_meeting_ids(conn, now, limit)
     refreshed = 0
     for meeting_id in ids:
         try:
             with db.write() as conn:
                 refreshed += refresh_meeting(conn, meeting_id, policy, now, only_if_dirty=True)
         except Exception as exc:
-            log.error("attendance.refresh_failed", meeting_id=meeting_id, error=repr(exc), exc_info=exc)
             with db.write() as conn:
-                meetings_repo.postpone_refresh(conn, meeting_id, now)
+                failures, retry_at = meetings_repo.postpone_refresh(conn, meeting_id, now, retry_delay)
+            log.error(
+                "attendance.refresh_failed",
+                meeting_id=meeting_id,
+                failures=failures,
+                retry_at=retry_at.isoformat(),
+                error=repr(exc),
+                exc_info=exc,
+            )
     return refreshed
 
 

@@ -72,3 +72,48 @@ def test_report_rows_become_sessions() -> None:
     ]
     with pytest.raises(ValueError, match="no meeting instance"):
         attendance_report({k: v for k, v in detail.items() if k != "uuid"}, rows)
+
+
+DETAIL = {"uuid": "Ab+c/==", "start_time": "2026-04-01T09:00:00Z", "end_time": "2026-04-01T09:30:00Z"}
+
+
+def _row(**changes: str) -> dict[str, str]:
+    row = {
+        "id": "u1",
+        "user_id": "16778240",
+        "name": "Al",
+        "user_email": "Al@Acme.example",
+        "join_time": "2026-04-01T09:00:00Z",
+        "leave_time": "2026-04-01T09:30:00Z",
+    }
+    return {**row, **changes}
+
+
+def test_report_values_are_made_storable_as_the_webhooks_make_them() -> None:
+    rows = [
+        _row(name="A\x00l " + "x" * 400),
+        _row(id="u2", user_email="e" * 320 + "@x.example"),  # too long: identified by its id
+        _row(id="u3", user_email="İ" * 300 + "@x.example"),  # too long once lower-cased
+    ]
+    sessions = {s.provider_participant_id: s for s in attendance_report(DETAIL, rows).sessions}
+    assert {key: s.email for key, s in sessions.items()} == {"u1": "al@acme.example", "u2": None, "u3": None}
+    name = sessions["u1"].name
+    assert name is not None and "\x00" not in name and len(name) == 300
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"join_time": "0001-01-01T00:00:00+14:00"},
+        {"leave_time": "9999-12-31T23:59:30Z"},
+        {"id": "7" * 201},
+    ],
+)
+def test_a_report_row_no_database_could_store_makes_the_report_invalid(changes: dict[str, str]) -> None:
+    with pytest.raises(ValueError):
+        attendance_report(DETAIL, [_row(**changes)])
+
+
+def test_a_report_dated_out_of_range_is_invalid() -> None:
+    with pytest.raises(ValueError):
+        attendance_report({**DETAIL, "end_time": "9999-12-31T23:59:30Z"}, [_row()])

@@ -312,6 +312,32 @@ def test_a_recorded_event_with_a_missing_or_mistyped_field_is_invalid(
     assert "https://errors.pydantic.dev" not in error.message
 
 
+@pytest.mark.parametrize(
+    ("name", "path", "value"),
+    [
+        ("meeting_started.json", "payload.object.start_time", "9999-12-31T23:59:30Z"),
+        ("meeting_ended.json", "payload.object.end_time", "2200-01-01T00:00:01Z"),
+        ("participant_joined.json", "payload.object.participant.join_time", "0001-01-01T00:00:00+14:00"),
+        ("participant_left.json", "payload.object.participant.leave_time", "1969-12-31T23:59:59Z"),
+    ],
+)
+def test_an_instant_outside_1970_to_2200_is_an_invalid_payload_not_an_overflow_later(
+    name: str, path: str, value: str
+) -> None:
+    # Decoded once and parked: an out-of-range instant must never reach date arithmetic.
+    error = invalid(mutated(name, _set(path, value)))
+    assert path.rsplit(".", 1)[-1] in error.message
+    assert "between 1970 and 2200" in error.message
+
+
+@pytest.mark.parametrize("value", ["1970-01-01T00:00:00Z", "2200-01-01T00:00:00Z"])
+def test_the_bounds_of_the_accepted_instants_are_accepted(value: str) -> None:
+    event = only_event(
+        mutated("participant_joined.json", _set("payload.object.participant.join_time", value))
+    )
+    assert event.occurred_at == datetime.fromisoformat(value)
+
+
 def test_a_participant_with_neither_email_nor_any_id_is_invalid() -> None:
     def anonymise(data: dict[str, Any]) -> None:
         participant = participant_of(data)
@@ -327,6 +353,87 @@ def test_invalid_payload_messages_do_not_echo_field_values() -> None:
     data = load("participant_joined.json")
     participant_of(data)["join_time"] = "secret-looking-value-12345"
     assert "secret-looking-value-12345" not in invalid(encode(data)).message
+
+
+# --------------------------------------------------------------------------- values every database stores
+
+
+def test_nul_characters_are_removed_from_names_and_titles() -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["user_name"] = "Dana\u0000 Müller"
+    data["payload"]["object"]["topic"] = "\u0000Acme\u0000 call"
+    event = only_event(encode(data))
+    assert event.participant is not None and event.participant.name == "Dana Müller"
+    assert event.meeting_title == "Acme call"
+
+
+def test_names_and_titles_are_cut_to_the_length_the_api_allows() -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["user_name"] = "N" * 301
+    data["payload"]["object"]["topic"] = "T" * 301
+    event = only_event(encode(data))
+    assert event.participant is not None and event.participant.name == "N" * 300
+    assert event.meeting_title == "T" * 300
+
+
+@pytest.mark.parametrize(
+    "email",
+    [pytest.param("a" * 311 + "@x.example", id="too long"), pytest.param("da\u0000na@x.example", id="NUL")],
+)
+def test_an_email_no_database_column_can_hold_is_dropped_and_the_participant_keeps_its_id(email: str) -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["email"] = email
+    data["payload"]["object"]["host_email"] = email
+    event = only_event(encode(data))
+    assert event.participant is not None
+    assert event.participant.email is None
+    assert event.participant.provider_participant_id == "iFxeBPYun6SAiWUzBcEkX"
+    assert event.host_email is None
+
+
+def test_an_email_of_exactly_320_characters_is_kept() -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["email"] = "A" * 310 + "@x.example"
+    event = only_event(encode(data))
+    assert event.participant is not None and event.participant.email == "a" * 310 + "@x.example"
+
+
+def test_an_email_that_outgrows_its_column_when_lower_cased_is_dropped() -> None:
+    data = load("participant_joined.json")
+    participant_of(data)["email"] = "İ" * 300 + "@x.example"  # 310 as sent, 610 lower-cased
+    event = only_event(encode(data))
+    assert event.participant is not None and event.participant.email is None
+
+
+def test_a_participant_left_with_neither_a_usable_email_nor_an_id_is_invalid() -> None:
+    data = load("guest_joined.json")
+    participant_of(data).update(email="g" * 320 + "@x.example", id="", user_id="", participant_uuid="")
+    assert "neither an email nor any id" in invalid(encode(data)).message
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "payload.object.id",
+        "payload.object.uuid",
+        "payload.object.participant.id",
+        "payload.object.participant.user_id",
+    ],
+)
+@pytest.mark.parametrize(
+    "value", [pytest.param("7" * 201, id="too long"), pytest.param("77\u000077", id="NUL")]
+)
+def test_an_id_no_database_column_can_hold_is_an_invalid_payload(path: str, value: str) -> None:
+    error = invalid(mutated("participant_joined.json", _set(path, value)))
+    assert path.rsplit(".", 1)[-1] in error.message
+
+
+def test_a_per_meeting_id_too_long_once_scoped_by_its_instance_is_an_invalid_payload() -> None:
+    def long_ids(data: dict[str, Any]) -> None:
+        data["payload"]["object"]["uuid"] = "U" * 150
+        participant_of(data).update(id="", email="", user_id="9" * 60)
+
+    assert "participant" in invalid(mutated("participant_joined.json", long_ids)).message
 
 
 # --------------------------------------------------------------------------- delivery keys

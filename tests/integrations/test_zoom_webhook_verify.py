@@ -119,6 +119,18 @@ def test_a_delivery_from_the_future_is_rejected() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("offset", "code", "said"),
+    [(+301, "future_timestamp", "301 s in the future"), (-301, "stale_timestamp", "301 s ago")],
+)
+def test_the_message_states_the_age_that_failed_the_check(offset: int, code: str, said: str) -> None:
+    # The clock is 0.6 s into its second; Zoom's timestamp has whole seconds only.
+    timestamp = str(int(NOW) + offset)
+    error = rejection(BODY, signed_headers(BODY, timestamp=timestamp), now=NOW + 0.6)
+    assert error.code == code
+    assert said in error.message
+
+
 def test_replaying_a_captured_delivery_later_is_rejected_as_stale() -> None:
     captured_body, captured_headers = BODY, signed_headers(BODY)
     verify_zoom_request(body=captured_body, headers=captured_headers, secret_token=SECRET, now=NOW)

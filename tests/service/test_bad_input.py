@@ -41,6 +41,35 @@ def test_malformed_json(svc: RunningService) -> None:
     }
 
 
+def test_a_json_body_that_is_not_utf8_is_malformed_json(svc: RunningService) -> None:
+    r = svc.client.post(
+        "/v1/meetings", content=b'{"title": "\xff"}', headers={**auth(), "content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.json()["code"] == "malformed_json"
+
+
+def test_a_patch_whose_email_outgrows_its_column_when_lower_cased_changes_nothing_anywhere(
+    svc: RunningService,
+) -> None:
+    created = post(svc, meeting_body(external_ref={"system": "x", "id": "lower-cased-growth"}))
+    meeting = created.json()  # type: ignore[attr-defined]
+    zoom_meeting = svc.zoom.meetings[int(meeting["provider_meeting_id"])]
+    before = (zoom_meeting.topic, zoom_meeting.settings.get("meeting_invitees"))
+
+    r = svc.client.patch(
+        f"/v1/meetings/{meeting['id']}",
+        json={"title": "Changed", "attendees": [{"email": "İ" * 300 + "@x.example"}]},  # 310 chars, 610 lower
+        headers=auth(),
+    )
+
+    assert r.status_code == 422, r.text
+    assert fields(r) == {"attendees.0.email"}
+    zoom_meeting = svc.zoom.meetings[int(meeting["provider_meeting_id"])]
+    assert (zoom_meeting.topic, zoom_meeting.settings.get("meeting_invitees")) == before
+    assert svc.client.get(f"/v1/meetings/{meeting['id']}", headers=auth()).json()["title"] == "Discovery call"
+
+
 def test_every_field_error_is_reported_at_once(svc: RunningService) -> None:
     body = meeting_body(duration_minutes="long", timezone="Mars/Olympus", unknown=1, title="")
     r = post(svc, body)
@@ -60,6 +89,15 @@ def test_every_field_error_is_reported_at_once(svc: RunningService) -> None:
         ({"provider": "webex"}, "provider"),
         ({"kind": "partner"}, "kind"),
         ({"duration_minutes": 0}, "duration_minutes"),
+        ({"duration_minutes": True}, "duration_minutes"),  # not a 1-minute meeting
+        ({"duration_minutes": "30"}, "duration_minutes"),
+        ({"start": 1796205600}, "start"),  # epoch seconds: JSON has no instant type
+        ({"timezone": "localtime"}, "timezone"),
+        ({"timezone": "posixrules"}, "timezone"),
+        ({"timezone": "Factory"}, "timezone"),
+        ({"timezone": "right/UTC"}, "timezone"),
+        ({"attendees": [{"email": "bob@customer.example", "required": "yes"}]}, "attendees.0.required"),
+        ({"attendees": [{"email": "İ" * 300 + "@x.example"}]}, "attendees.0.email"),  # 610 lower-cased
     ],
 )
 def test_field_errors(svc: RunningService, overrides: dict[str, object], field: str) -> None:

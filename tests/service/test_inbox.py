@@ -7,8 +7,10 @@ passed to `process_inbox_batch` (its port) that fail on purpose.
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -295,6 +297,29 @@ def test_events_for_an_unknown_zoom_meeting_make_a_discovered_meeting_with_atten
             "bob@customer.example": "external",
             "Guest 0": "unidentified",
         }
+
+
+def test_a_signed_event_dated_out_of_range_is_parked_once_and_the_api_keeps_answering(
+    database_url: str,
+) -> None:
+    fixtures = Path(__file__).parents[1] / "integrations" / "zoom_webhook_fixtures"
+    started = json.loads((fixtures / "meeting_started.json").read_bytes())
+    started["payload"]["object"]["start_time"] = "9999-12-31T23:59:30Z"
+    joined = json.loads((fixtures / "participant_joined.json").read_bytes())
+    joined["payload"]["object"]["participant"]["join_time"] = "0001-01-01T00:00:00+14:00"
+    with running_service(database_url) as svc:
+        for data in (started, joined):
+            body = json.dumps(data).encode()
+            response = svc.client.post("/webhooks/zoom", content=body, headers=signed_headers(body))
+            assert response.status_code == 200, response.text
+        svc.runtime.worker.drain()
+
+        parked = delivery_rows(svc.runtime.db, status="parked")
+        assert [row.attempts for row in parked] == [1, 1]
+        assert all("between 1970 and 2200" in row.last_error for row in parked)
+        for params in ({}, {"provider": "zoom"}, {"from": "2026-01-01T00:00:00Z"}):
+            response = svc.client.get("/v1/meetings", params=params, headers=auth())
+            assert (response.status_code, response.json()["items"]) == (200, [])
 
 
 # --- leases ----------------------------------------------------------------------------------
