@@ -6,12 +6,15 @@ and the attendance records by the worker's own refresh; every expected figure is
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from service.bootstrap import Runtime
@@ -29,6 +32,7 @@ from service.domain.meeting import (
 from service.errors import InvalidInput
 from service.storage import attendance_repo, meetings_repo
 from service.usecases.comparison_report import (
+    METRIC_NAMES,
     ComparisonReport,
     ComparisonReporter,
     CostRates,
@@ -36,6 +40,15 @@ from service.usecases.comparison_report import (
     parse_report_request,
 )
 from service.usecases.record_attendance import refresh_dirty_meetings
+from tests.support import (
+    ADMIN_KEY,
+    CRM_KEY,
+    REPORTS_KEY,
+    RunningService,
+    auth,
+    running_service,
+    sandbox_config,
+)
 
 AS_OF = datetime(2026, 1, 28, 12, 0, tzinfo=UTC)  # "now" for the report
 RATES = CostRates(default=80.0, currency="EUR", overrides={"CRO@acme.example": 250.0})
@@ -428,3 +441,83 @@ def test_metrics_serialise_to_plain_values(runtime: Runtime) -> None:
     build_january(runtime)
     metrics = asdict(report(runtime, "2026-01-01", "2026-01-31").total)
     assert all(v is None or isinstance(v, int | float) for v in metrics.values())
+
+
+# --- over HTTP: the real service, its config's time zone and hourly costs -----------------------
+
+
+@pytest.fixture
+def svc(database_url: str) -> Iterator[RunningService]:
+    config = sandbox_config()
+    config["company"]["hourly_cost"]["overrides"] = {"cro@acme.example": 250}
+    with running_service(database_url, config=config) as running:
+        build_january(running.runtime)
+        yield running
+
+
+def get_report(svc: RunningService, key: str = REPORTS_KEY, **params: str) -> httpx.Response:
+    query = {"from": "2026-01-01", "to": "2026-01-31", **params}
+    return svc.client.get("/v1/reports/comparison", params=query, headers=auth(key))
+
+
+def test_the_report_needs_the_reports_scope(svc: RunningService) -> None:
+    assert get_report(svc, CRM_KEY).status_code == 403
+    assert get_report(svc, CRM_KEY).json()["code"] == "forbidden"
+    assert svc.client.get("/v1/reports/comparison").status_code == 401
+    assert get_report(svc, REPORTS_KEY).status_code == 200
+    assert get_report(svc, ADMIN_KEY).status_code == 200
+
+
+def test_json_report_uses_the_configured_zone_and_costs(svc: RunningService) -> None:
+    response = get_report(svc, group_by="kind")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["from"] == "2025-12-31T23:00:00Z" and body["to"] == "2026-01-31T23:00:00Z"
+    assert (body["group_by"], body["timezone"], body["currency"]) == (["kind"], "Europe/Berlin", "EUR")
+    groups = {g["group"]["kind"]: g for g in body["groups"]}
+    assert groups["internal"]["internal_cost"] == 290.0  # the CRO's override from the config file
+    assert groups["internal"]["customer_no_show_rate"] is None
+    # "now" is the real clock here: every January meeting has passed, C7 (nobody came) too.
+    assert groups["customer"]["customer_no_show_rate"] == round(4 / 6, 4)
+    assert body["total"]["meetings_scheduled"] == 7 and body["total"]["internal_cost"] == 410.0
+
+
+def test_csv_has_a_row_per_group_with_every_figure(svc: RunningService) -> None:
+    response = svc.client.get(
+        "/v1/reports/comparison",
+        params={"from": "2026-01-01", "to": "2026-01-31", "group_by": "kind,week"},
+        headers={**auth(REPORTS_KEY), "Accept": "text/csv"},
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"].startswith('attachment; filename="comparison-')
+    rows = list(csv.reader(io.StringIO(response.text)))
+    assert rows[0] == ["kind", "week", *METRIC_NAMES, "currency"]
+    assert [r[:2] for r in rows[1:]] == [
+        ["customer", "2026-W02"],
+        ["customer", "2026-W03"],
+        ["customer", "2026-W04"],
+        ["customer", "2026-W05"],
+        ["internal", "2026-W02"],
+    ]
+    internal = dict(zip(rows[0], rows[5], strict=True))
+    assert internal["meetings_held"] == "1" and internal["internal_cost"] == "290.0"
+    assert internal["customer_no_show_rate"] == "" and internal["currency"] == "EUR"
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"from": "2026-02-01", "to": "2026-01-01"}, "invalid_range"),
+        ({"group_by": "team"}, "unknown_group_by"),
+        ({"from": "01/02/2026"}, "invalid_date"),
+        ({"from": "2020-01-01"}, "range_too_long"),
+    ],
+)
+def test_bad_parameters_get_422_with_a_stable_code(
+    svc: RunningService, params: dict[str, str], code: str
+) -> None:
+    response = get_report(svc, **params)
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "invalid_input" and body["details"][0]["code"] == code
