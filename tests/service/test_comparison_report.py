@@ -9,15 +9,22 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
+import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
+from typer.testing import CliRunner
 
-from service.bootstrap import Runtime
+from service.bootstrap import Runtime, build_runtime
+from service.cli import app
+from service.config import parse_config
 from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
 from service.domain.meeting import (
     Attendee,
@@ -30,7 +37,9 @@ from service.domain.meeting import (
     Schedule,
 )
 from service.errors import InvalidInput
+from service.settings import Settings
 from service.storage import attendance_repo, meetings_repo
+from service.storage.database import upgrade_database
 from service.usecases.comparison_report import (
     METRIC_NAMES,
     ComparisonReport,
@@ -521,3 +530,44 @@ def test_bad_parameters_get_422_with_a_stable_code(
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "invalid_input" and body["details"][0]["code"] == code
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_the_report_command_prints_json_csv_and_a_table(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/salesmeet.db"
+    config = sandbox_config()
+    built = build_runtime(parse_config(config), Settings(database_url=url))
+    upgrade_database(built.db.engine)
+    try:
+        build_january(built)
+    finally:
+        built.close()
+    config_path = tmp_path / "salesmeet.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {"SALESMEET_DATABASE_URL": url}
+    base = ["report", "--config", str(config_path), "--from", "2026-01-01", "--to", "2026-01-31"]
+    runner = CliRunner()
+
+    as_json = runner.invoke(app, [*base, "--format", "json"], env=env)
+    assert as_json.exit_code == 0, as_json.output
+    body = json.loads(as_json.output)
+    assert {g["group"]["kind"]: g["meetings_scheduled"] for g in body["groups"]} == {
+        "customer": 6,
+        "internal": 1,
+    }
+    assert body["total"]["internal_cost"] == 240.0  # no override in this config: 3 h x 80
+
+    as_csv = runner.invoke(app, [*base, "--group-by", "provider", "--format", "csv"], env=env)
+    assert as_csv.exit_code == 0, as_csv.output
+    rows = list(csv.reader(io.StringIO(as_csv.output)))
+    assert [r[0] for r in rows] == ["provider", "teams", "zoom"]
+
+    as_table = runner.invoke(app, base, env={**env, "COLUMNS": "200"})
+    assert as_table.exit_code == 0, as_table.output
+    held = next(line for line in as_table.output.splitlines() if "meetings_held" in line)
+    assert re.findall(r"\d+", held) == ["3", "1", "4"]  # customer, internal, total
+
+    bad = runner.invoke(app, [*base[:5], "--to", "2025-01-01"], env=env)
+    assert bad.exit_code == 2 and "'from' must be before 'to'" in bad.output
