@@ -1,9 +1,11 @@
 """The comparison report's one query: every figure summed per group inside the database.
 
-Two levels, both SQL: per meeting, its participants' counts and seconds (`participant_attendance`);
-then per group, the meetings' counts and sums. Only integers leave the database (counts, whole
-seconds, and cost as cents x seconds), so SQLite and PostgreSQL return identical figures; the use
-case divides them into averages and rates.
+Per group, the meetings' counts and sums, with each meeting's participants already counted on its
+row (written with its attendance record): a year of a large org is a quarter of a million meetings
+but millions of participant rows. Only the people with an hourly rate
+of their own are read row by row, to price their time. Only integers leave the database (counts,
+whole seconds, and cost as cents x seconds), so SQLite and PostgreSQL return identical figures;
+the use case divides them into averages and rates.
 
 Week and month buckets are not computed by the database (SQLite has no time zone database): the
 caller passes each bucket's [start, end) in UTC, computed in the company's time zone, as a VALUES
@@ -13,7 +15,7 @@ table that meetings are joined to by their scheduled start.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -126,66 +128,11 @@ def _buckets_table(name: str, buckets: Sequence[Bucket]) -> FromClause:
     return table.cte(name)
 
 
-def _rate_cents(query: ReportQuery) -> tuple[ColumnElement[int], FromClause | None]:
-    """Each participant's hourly rate in cents: the override for their e-mail, else the default."""
-    default = literal(query.default_rate_cents, BigInteger)
-    if not query.rate_cents_by_email:
-        return default, None
-    rates = (
-        values(column("email", String), column("cents", BigInteger), name="rates")
-        .data(sorted(query.rate_cents_by_email.items()))
-        .cte("rates")
-    )
-    return func.coalesce(rates.c.cents, default), rates
-
-
-def comparison_sums(conn: Connection, query: ReportQuery) -> dict[GroupValues, GroupSums]:
-    """The raw figures of every group that has at least one meeting in the period."""
-    m, pa = meetings.c, participant_attendance.c
-    dialect = conn.dialect.name
-    in_period = and_(
-        m.start_at >= query.start,
-        m.start_at < query.end,
-        m.status.not_in([CREATING, MeetingStatus.FAILED.value]),
-    )
-
-    rate, rates = _rate_cents(query)
-    internal = pa.classification == Classification.INTERNAL.value
-    people_from: FromClause = meetings.join(participant_attendance, pa.meeting_id == m.id)
-    if rates is not None:
-        people_from = people_from.outerjoin(rates, rates.c.email == pa.email)
-    people = (
-        select(
-            m.id.label("meeting_id"),
-            func.sum(_flag(pa.attended)).label("attended"),
-            func.sum(_flag(and_(pa.attended, internal))).label("attended_internal"),
-            func.sum(_flag(and_(pa.attended, pa.classification == Classification.EXTERNAL.value))).label(
-                "attended_external"
-            ),
-            func.sum(_flag(pa.invited)).label("invited"),
-            func.sum(_flag(and_(pa.invited, pa.attended))).label("invited_attended"),
-            func.sum(case((internal, pa.attended_seconds), else_=0)).label("internal_seconds"),
-            func.sum(case((internal, cast(pa.attended_seconds, BigInteger) * rate), else_=0)).label(
-                "internal_cost"
-            ),
-        )
-        .select_from(people_from)
-        .where(in_period)
-        .group_by(m.id)
-        .subquery("people")
-    )
-    p = people.c
-
-    live = m.status != MeetingStatus.CANCELLED.value
-    held = and_(live, func.coalesce(p.attended, 0) > 0)
-    with_span = and_(held, m.actual_start.is_not(None), m.actual_end.is_not(None))
-    planned = m.origin == MeetingOrigin.API.value
-    passed = and_(live, m.end_at <= query.as_of)
-    customer_due = and_(passed, m.kind == MeetingKind.CUSTOMER.value)
-    actual = _seconds_between(m.actual_end, m.actual_start, dialect)
-    zero = literal(0, BigInteger)
-
-    sources: FromClause = meetings.outerjoin(people, p.meeting_id == m.id)
+def _group_keys(
+    query: ReportQuery, sources: FromClause
+) -> tuple[FromClause, list[ColumnElement[str | None]]]:
+    """The group-by expressions, and the meetings joined to the week/month buckets they need."""
+    m = meetings.c
     keys: list[ColumnElement[str | None]] = []
     for key in query.group_by:
         if key in (GroupKey.WEEK, GroupKey.MONTH):
@@ -193,12 +140,41 @@ def comparison_sums(conn: Connection, query: ReportQuery) -> dict[GroupValues, G
             sources = sources.join(table, and_(m.start_at >= table.c.start_at, m.start_at < table.c.end_at))
             keys.append(table.c.label)
         else:
-            keys.append(
-                {GroupKey.KIND: m.kind, GroupKey.PROVIDER: m.provider, GroupKey.ORGANIZER: m.organizer_email}[
-                    key
-                ]
-            )
-    labelled = [k.label(f"g{i}") for i, k in enumerate(keys)]
+            column_for = {
+                GroupKey.KIND: m.kind,
+                GroupKey.PROVIDER: m.provider,
+                GroupKey.ORGANIZER: m.organizer_email,
+            }
+            keys.append(column_for[key])
+    return sources, keys
+
+
+def _in_period(query: ReportQuery) -> ColumnElement[bool]:
+    m = meetings.c
+    return and_(
+        m.start_at >= query.start,
+        m.start_at < query.end,
+        m.status.not_in([CREATING, MeetingStatus.FAILED.value]),
+    )
+
+
+def comparison_sums(conn: Connection, query: ReportQuery) -> dict[GroupValues, GroupSums]:
+    """The raw figures of every group that has at least one meeting in the period.
+
+    Meetings are summed with the attendance counts on their rows; the time of people with an hourly
+    rate of their own is then repriced from their participant rows, found by e-mail.
+    """
+    m = meetings.c
+    dialect = conn.dialect.name
+    live = m.status != MeetingStatus.CANCELLED.value
+    held = and_(live, m.attended_count > 0)
+    with_span = and_(held, m.actual_start.is_not(None), m.actual_end.is_not(None))
+    planned = m.origin == MeetingOrigin.API.value
+    passed = and_(live, m.end_at <= query.as_of)
+    customer_due = and_(passed, m.kind == MeetingKind.CUSTOMER.value)
+    actual = _seconds_between(m.actual_end, m.actual_start, dialect)
+    started_late = and_(held, planned, m.actual_start.is_not(None))
+    zero = literal(0, BigInteger)
 
     def total(condition: ColumnElement[bool], value: ColumnElement[int] | int = 1) -> ColumnElement[int]:
         return func.coalesce(func.sum(case((condition, value), else_=zero)), zero)
@@ -212,31 +188,67 @@ def comparison_sums(conn: Connection, query: ReportQuery) -> dict[GroupValues, G
         "actual_seconds": total(with_span, actual),
         "meetings_with_plan_and_span": total(and_(with_span, planned)),
         "overrun_seconds": total(and_(with_span, planned), actual - m.duration_minutes * 60),
-        "meetings_with_plan_and_start": total(and_(held, planned, m.actual_start.is_not(None))),
-        "start_delay_seconds": total(
-            and_(held, planned, m.actual_start.is_not(None)),
-            _seconds_between(m.actual_start, m.start_at, dialect),
-        ),
-        "participants": total(held, func.coalesce(p.attended, 0)),
-        "internal_participants": total(held, func.coalesce(p.attended_internal, 0)),
-        "external_participants": total(held, func.coalesce(p.attended_external, 0)),
-        "invitees": total(passed, func.coalesce(p.invited, 0)),
-        "invitees_attended": total(passed, func.coalesce(p.invited_attended, 0)),
+        "meetings_with_plan_and_start": total(started_late),
+        "start_delay_seconds": total(started_late, _seconds_between(m.actual_start, m.start_at, dialect)),
+        "participants": total(held, m.attended_count),
+        "internal_participants": total(held, m.attended_internal_count),
+        "external_participants": total(held, m.attended_external_count),
+        "invitees": total(passed, m.invited_count),
+        "invitees_attended": total(passed, m.invited_attended_count),
         "customer_meetings_due": total(customer_due),
-        "customer_no_shows": total(and_(customer_due, func.coalesce(p.attended_external, 0) == 0)),
-        "host_no_shows": total(and_(customer_due, func.coalesce(p.attended_internal, 0) == 0)),
-        "internal_seconds": total(live, func.coalesce(p.internal_seconds, 0)),
-        "internal_cost_cent_seconds": total(live, func.coalesce(p.internal_cost, 0)),
+        "customer_no_shows": total(and_(customer_due, m.attended_external_count == 0)),
+        "host_no_shows": total(and_(customer_due, m.attended_internal_count == 0)),
+        "internal_seconds": total(live, m.internal_attended_seconds),
     }
+    sources, keys = _group_keys(query, meetings)
     statement = (
-        select(*labelled, *(expr.label(name) for name, expr in sums.items()))
+        select(*(k.label(f"g{i}") for i, k in enumerate(keys)), *(e.label(n) for n, e in sums.items()))
         .select_from(sources)
-        .where(in_period)
+        .where(_in_period(query))
         .group_by(*keys)
     )
     result: dict[GroupValues, GroupSums] = {}
     for row in conn.execute(statement):
         mapping = row._mapping
-        group = tuple(mapping[f"g{i}"] for i in range(len(keys)))
-        result[group] = GroupSums(**{name: int(mapping[name]) for name in sums})
+        values = {name: int(mapping[name]) for name in sums}
+        values["internal_cost_cent_seconds"] = values["internal_seconds"] * query.default_rate_cents
+        result[tuple(mapping[f"g{i}"] for i in range(len(keys)))] = GroupSums(**values)
+    for group, extra in _cost_above_default(conn, query).items():
+        found = result[group]
+        result[group] = replace(found, internal_cost_cent_seconds=found.internal_cost_cent_seconds + extra)
     return result
+
+
+def _cost_above_default(conn: Connection, query: ReportQuery) -> dict[GroupValues, int]:
+    """Per group: (own rate - default) x seconds, summed over internal people with an own rate."""
+    overrides = {
+        email: cents - query.default_rate_cents for email, cents in query.rate_cents_by_email.items()
+    }
+    overrides = {email: cents for email, cents in overrides.items() if cents}
+    if not overrides:
+        return {}
+    m, pa = meetings.c, participant_attendance.c
+    rates = (
+        values(column("email", String), column("cents", BigInteger), name="rates")
+        .data(sorted(overrides.items()))
+        .cte("rates")
+    )
+    # From the few people with a rate to their rows (by the e-mail index), then to their meetings.
+    people = rates.join(
+        participant_attendance,
+        and_(pa.email == rates.c.email, pa.classification == Classification.INTERNAL.value),
+    ).join(meetings, m.id == pa.meeting_id)
+    sources, keys = _group_keys(query, people)
+    statement = (
+        select(
+            *(k.label(f"g{i}") for i, k in enumerate(keys)),
+            func.sum(cast(pa.attended_seconds, BigInteger) * rates.c.cents).label("extra"),
+        )
+        .select_from(sources)
+        .where(_in_period(query), m.status != MeetingStatus.CANCELLED.value)
+        .group_by(*keys)
+    )
+    return {
+        tuple(row._mapping[f"g{i}"] for i in range(len(keys))): int(row.extra)
+        for row in conn.execute(statement)
+    }

@@ -254,14 +254,14 @@ class ComparisonReporter:
     def parse(self, start: str | None, end: str | None, group_by: str | None) -> ReportRequest:
         return parse_report_request(start, end, group_by, self._timezone)
 
-    def build(self, request: ReportRequest) -> ComparisonReport:
-        as_of = self._clock().astimezone(UTC)
+    def query(self, request: ReportRequest) -> ReportQuery:
+        """What the database is asked: the period, its buckets, "now", and the rates in cents."""
         group_by = request.group_by
-        query = ReportQuery(
+        return ReportQuery(
             start=request.start,
             end=request.end,
             group_by=group_by,
-            as_of=as_of,
+            as_of=self._clock().astimezone(UTC),
             default_rate_cents=_cents(self._rates.default),
             rate_cents_by_email={e.strip().lower(): _cents(r) for e, r in self._rates.overrides.items()},
             weeks=week_buckets(request.start, request.end, self._zone) if GroupKey.WEEK in group_by else (),
@@ -269,6 +269,10 @@ class ComparisonReporter:
             if GroupKey.MONTH in group_by
             else (),
         )
+
+    def build(self, request: ReportRequest) -> ComparisonReport:
+        query = self.query(request)
+        group_by = query.group_by
         with self._db.read() as conn:
             sums = report_repo.comparison_sums(conn, query)
         ordered = sorted(sums.items(), key=lambda item: tuple((v is None, v or "") for v in item[0]))
@@ -279,7 +283,7 @@ class ComparisonReporter:
             group_by=group_by,
             timezone=self._timezone,
             currency=self._rates.currency,
-            as_of=as_of,
+            as_of=query.as_of,
             groups=tuple(
                 GroupReport(dict(zip((k.value for k in group_by), values, strict=True)), GroupMetrics.of(s))
                 for values, s in ordered

@@ -20,6 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
 from service.bootstrap import Runtime, build_runtime
@@ -39,7 +42,8 @@ from service.domain.meeting import (
 from service.errors import InvalidInput
 from service.settings import Settings
 from service.storage import attendance_repo, meetings_repo
-from service.storage.database import upgrade_database
+from service.storage.database import MIGRATIONS_DIR, create_database_engine, upgrade_database
+from service.storage.tables import meetings, participant_attendance
 from service.usecases.comparison_report import (
     METRIC_NAMES,
     ComparisonReport,
@@ -571,3 +575,66 @@ def test_the_report_command_prints_json_csv_and_a_table(tmp_path: Path) -> None:
 
     bad = runner.invoke(app, [*base[:5], "--to", "2025-01-01"], env=env)
     assert bad.exit_code == 2 and "'from' must be before 'to'" in bad.output
+
+
+# --- the migration that adds the counts ----------------------------------------------------------
+
+
+def test_the_migration_counts_records_written_before_it(database_url: str) -> None:
+    engine = create_database_engine(database_url)
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        cfg.attributes["connection"] = connection
+        alembic_command.upgrade(cfg, "20261129_0001")
+    now = datetime(2026, 1, 5, tzinfo=UTC)
+    with engine.begin() as conn:
+        meetings_repo.insert_discovered(
+            conn,
+            meeting_id="m1",
+            provider=ProviderName.ZOOM,
+            provider_meeting_id="1",
+            instance="i",
+            title="t",
+            organizer_email="host@acme.example",
+            start=now,
+            timezone="UTC",
+            now=now,
+        )
+        people = [
+            ("host@acme.example", "internal", True, 600),
+            ("bob@customer.example", "external", True, 30),
+            ("ann@acme.example", "internal", False, 120),
+        ]
+        conn.execute(
+            insert(participant_attendance),
+            [
+                {
+                    "meeting_id": "m1",
+                    "participant_key": email,
+                    "email": email,
+                    "classification": kind,
+                    "invited": invited,
+                    "attended_seconds": seconds,
+                    "attended": seconds >= 60,
+                    "late_seconds": 0,
+                    "sessions": [],
+                }
+                for email, kind, invited, seconds in people
+            ],
+        )
+    upgrade_database(engine)
+    with engine.connect() as conn:
+        c = meetings.c
+        row = conn.execute(
+            select(
+                c.attended_count,
+                c.attended_internal_count,
+                c.attended_external_count,
+                c.invited_count,
+                c.invited_attended_count,
+                c.internal_attended_seconds,
+            )
+        ).one()
+    engine.dispose()
+    assert tuple(row) == (2, 2, 0, 2, 1, 720)
