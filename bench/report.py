@@ -1,6 +1,7 @@
 """How long the comparison report takes over a year of a 500-rep org, next to hand-written SQL.
 
-    python -m bench.report [--meetings 250000] [--participants 20] [--database-url URL] [--keep-sqlite PATH]
+    python -m bench.report [--meetings 250000] [--participants 22] [--own-rates 10]
+                           [--database-url URL] [--keep-sqlite PATH]
 
 Builds the year with bulk inserts (SQLite: executemany in large transactions; PostgreSQL: COPY)
 straight into `meetings` and `participant_attendance`, then counts each meeting's attendance onto
@@ -41,11 +42,14 @@ REPS = 500
 YEAR = 2026
 TIMEZONE = "Europe/Berlin"
 AS_OF = datetime(YEAR + 1, 1, 1, tzinfo=UTC)
-RATES = CostRates(
-    default=85.0,
-    currency="EUR",
-    overrides={f"rep{i:03d}@acme.example": 150.0 + i for i in range(0, REPS, 25)},  # 20 leaders
-)
+
+
+def cost_rates(people_with_own_rate: int) -> CostRates:
+    """85/h by default; the first reps (sales leaders) at a rate of their own."""
+    own = {f"rep{i:03d}@acme.example": 150.0 + i for i in range(people_with_own_rate)}
+    return CostRates(default=85.0, currency="EUR", overrides=own)
+
+
 RUNS = 5
 
 MEETING_COLUMNS = (
@@ -230,11 +234,11 @@ def _seconds(dialect: str) -> Callable[[str, str], str]:
     )
 
 
-def _rate_case(column: str, minus_default: bool = False) -> str:
-    default = round(RATES.default * 100)
+def _rate_case(rates: CostRates, column: str, minus_default: bool = False) -> str:
+    default = round(rates.default * 100)
     cases = " ".join(
         f"WHEN '{email}' THEN {round(r * 100) - (default if minus_default else 0)}"
-        for email, r in RATES.overrides.items()
+        for email, r in rates.overrides.items()
     )
     return f"CASE {column} {cases} ELSE {0 if minus_default else default} END"
 
@@ -276,9 +280,9 @@ GROUP BY m.kind
 """
 
 
-def hand_written_over_participants(dialect: str) -> str:
+def hand_written_over_participants(dialect: str, rates: CostRates) -> str:
     """The aggregate a person would write over the participant rows alone: every row is read."""
-    rate = _rate_case("pa.email")
+    rate = _rate_case(rates, "pa.email")
     names = ("attended", "att_int", "att_ext", "invited", "invited_att", "int_s", "int_cost")
     counts = {n: f"coalesce(p.{n}, 0)" for n in names}
     return f"""
@@ -299,11 +303,11 @@ WITH p AS (
 {_meeting_figures(dialect, "meetings m LEFT JOIN p ON p.meeting_id = m.id", counts)}"""
 
 
-def hand_written_over_same_tables(dialect: str) -> str:
+def hand_written_over_same_tables(dialect: str, rates: CostRates) -> str:
     """The same over what the report reads: meetings with the attendance counts on their rows, and
     the people with their own rate repriced from their rows (found by e-mail)."""
-    default = round(RATES.default * 100)
-    emails = ", ".join(f"'{e}'" for e in RATES.overrides)
+    default = round(rates.default * 100)
+    emails = ", ".join(f"'{e}'" for e in rates.overrides)
     counts = {
         "attended": "m.attended_count",
         "att_int": "m.attended_internal_count",
@@ -316,7 +320,7 @@ def hand_written_over_same_tables(dialect: str) -> str:
     return f"""
 WITH extra AS (
   SELECT pa.meeting_id,
-    sum(CAST(pa.attended_seconds AS BIGINT) * {_rate_case("pa.email", minus_default=True)}) AS cost
+    sum(CAST(pa.attended_seconds AS BIGINT) * {_rate_case(rates, "pa.email", minus_default=True)}) AS cost
   FROM participant_attendance pa
   WHERE pa.email IN ({emails}) AND pa.classification = 'internal'
   GROUP BY pa.meeting_id
@@ -335,12 +339,12 @@ def run_hand_written(conn: Connection, sql: str, start: datetime, end: datetime)
     return {row[0]: GroupSums(*(int(v) for v in row[1:])) for row in rows}
 
 
-def measure(db: Database) -> None:
-    reporter = ComparisonReporter(db, timezone=TIMEZONE, rates=RATES, clock=lambda: AS_OF)
+def measure(db: Database, rates: CostRates) -> None:
+    reporter = ComparisonReporter(db, timezone=TIMEZONE, rates=rates, clock=lambda: AS_OF)
     request = reporter.parse(f"{YEAR}-01-01", f"{YEAR}-12-31", "kind")
     baselines = {
-        "hand-written SQL, same tables": hand_written_over_same_tables(db.dialect),
-        "hand-written SQL, participant rows": hand_written_over_participants(db.dialect),
+        "hand-written SQL, same tables": hand_written_over_same_tables(db.dialect, rates),
+        "hand-written SQL, participant rows": hand_written_over_participants(db.dialect, rates),
     }
 
     def hand_written(sql: str) -> dict[str, GroupSums]:
@@ -394,14 +398,14 @@ def postgres_schema(url: str) -> Iterator[str]:
         admin.dispose()
 
 
-def run(url: str, generator: Generator, *, fresh: bool = True) -> None:
+def run(url: str, generator: Generator, rates: CostRates, *, fresh: bool = True) -> None:
     db = Database(create_database_engine(url))
     upgrade_database(db.engine)
     if fresh:
         began = time.perf_counter()
         meetings, people = load(db, generator)
         print(f"loaded {meetings} meetings, {people} participant rows in {time.perf_counter() - began:.0f} s")
-    measure(db)
+    measure(db, rates)
     db.dispose()
 
 
@@ -411,25 +415,29 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--meetings", type=int, default=250_000)
-    parser.add_argument("--participants", type=int, default=20, help="average rows per recorded meeting")
+    parser.add_argument("--participants", type=int, default=22, help="average rows per recorded meeting")
+    parser.add_argument(
+        "--own-rates", type=int, default=10, help="people with an hourly rate of their own (leaders)"
+    )
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a SQLite temp file)")
     parser.add_argument(
         "--keep-sqlite", type=Path, default=None, help="build (or reuse, if it exists) this SQLite file"
     )
     args = parser.parse_args()
     generator = Generator(args.meetings, args.participants)
+    rates = cost_rates(args.own_rates)
     if args.database_url:
         with postgres_schema(args.database_url) as url:
             print("postgresql")
-            run(url, generator)
+            run(url, generator, rates)
     elif args.keep_sqlite:
         exists = args.keep_sqlite.exists()
         print(f"sqlite: {args.keep_sqlite}")
-        run(f"sqlite:///{args.keep_sqlite}", generator, fresh=not exists)
+        run(f"sqlite:///{args.keep_sqlite}", generator, rates, fresh=not exists)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             print("sqlite")
-            run(f"sqlite:///{tmp}/bench.db", generator)
+            run(f"sqlite:///{tmp}/bench.db", generator, rates)
 
 
 if __name__ == "__main__":

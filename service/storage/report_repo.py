@@ -8,8 +8,8 @@ whole seconds, and cost as cents x seconds), so SQLite and PostgreSQL return ide
 the use case divides them into averages and rates.
 
 Week and month buckets are not computed by the database (SQLite has no time zone database): the
-caller passes each bucket's [start, end) in UTC, computed in the company's time zone, as a VALUES
-table that meetings are joined to by their scheduled start.
+caller passes each bucket's [start, end) in UTC, computed in the company's time zone, and a
+meeting's bucket is found from its scheduled start by comparisons against those bounds.
 """
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
-    FromClause,
     String,
     and_,
     case,
@@ -119,26 +119,28 @@ def _seconds_between(
     return cast(func.round((func.julianday(later) - func.julianday(earlier)) * 86400), BigInteger)
 
 
-def _buckets_table(name: str, buckets: Sequence[Bucket]) -> FromClause:
-    if not buckets:
-        raise ValueError(f"grouping by {name} needs its buckets")
-    table = values(
-        column("label", String), column("start_at", UtcDateTime()), column("end_at", UtcDateTime()), name=name
-    ).data([(b.label, b.start, b.end) for b in buckets])
-    return table.cte(name)
+def _bucket_label(moment: ColumnElement[datetime], buckets: Sequence[Bucket]) -> ColumnElement[str]:
+    """The label of the bucket holding `moment`: a binary search written as nested CASEs, so each
+    meeting costs a handful of comparisons on either database (the buckets are contiguous and the
+    period filter keeps `moment` inside them)."""
+    if len(buckets) == 1:
+        return literal(buckets[0].label, String)
+    middle = len(buckets) // 2
+    return case(
+        (moment < literal(buckets[middle].start, UtcDateTime()), _bucket_label(moment, buckets[:middle])),
+        else_=_bucket_label(moment, buckets[middle:]),
+    )
 
 
-def _group_keys(
-    query: ReportQuery, sources: FromClause
-) -> tuple[FromClause, list[ColumnElement[str | None]]]:
-    """The group-by expressions, and the meetings joined to the week/month buckets they need."""
+def _group_keys(query: ReportQuery) -> list[ColumnElement[Any]]:
     m = meetings.c
-    keys: list[ColumnElement[str | None]] = []
+    keys: list[ColumnElement[Any]] = []
     for key in query.group_by:
         if key in (GroupKey.WEEK, GroupKey.MONTH):
-            table = _buckets_table(key.value, query.weeks if key is GroupKey.WEEK else query.months)
-            sources = sources.join(table, and_(m.start_at >= table.c.start_at, m.start_at < table.c.end_at))
-            keys.append(table.c.label)
+            buckets = query.weeks if key is GroupKey.WEEK else query.months
+            if not buckets:
+                raise ValueError(f"grouping by {key.value} needs its buckets")
+            keys.append(_bucket_label(m.start_at, buckets))
         else:
             column_for = {
                 GroupKey.KIND: m.kind,
@@ -146,7 +148,7 @@ def _group_keys(
                 GroupKey.ORGANIZER: m.organizer_email,
             }
             keys.append(column_for[key])
-    return sources, keys
+    return keys
 
 
 def _in_period(query: ReportQuery) -> ColumnElement[bool]:
@@ -200,19 +202,19 @@ def comparison_sums(conn: Connection, query: ReportQuery) -> dict[GroupValues, G
         "host_no_shows": total(and_(customer_due, m.attended_internal_count == 0)),
         "internal_seconds": total(live, m.internal_attended_seconds),
     }
-    sources, keys = _group_keys(query, meetings)
+    keys = _group_keys(query)
     statement = (
         select(*(k.label(f"g{i}") for i, k in enumerate(keys)), *(e.label(n) for n, e in sums.items()))
-        .select_from(sources)
+        .select_from(meetings)
         .where(_in_period(query))
         .group_by(*keys)
     )
     result: dict[GroupValues, GroupSums] = {}
     for row in conn.execute(statement):
         mapping = row._mapping
-        values = {name: int(mapping[name]) for name in sums}
-        values["internal_cost_cent_seconds"] = values["internal_seconds"] * query.default_rate_cents
-        result[tuple(mapping[f"g{i}"] for i in range(len(keys)))] = GroupSums(**values)
+        figures = {name: int(mapping[name]) for name in sums}
+        figures["internal_cost_cent_seconds"] = figures["internal_seconds"] * query.default_rate_cents
+        result[tuple(mapping[f"g{i}"] for i in range(len(keys)))] = GroupSums(**figures)
     for group, extra in _cost_above_default(conn, query).items():
         found = result[group]
         result[group] = replace(found, internal_cost_cent_seconds=found.internal_cost_cent_seconds + extra)
@@ -238,13 +240,13 @@ def _cost_above_default(conn: Connection, query: ReportQuery) -> dict[GroupValue
         participant_attendance,
         and_(pa.email == rates.c.email, pa.classification == Classification.INTERNAL.value),
     ).join(meetings, m.id == pa.meeting_id)
-    sources, keys = _group_keys(query, people)
+    keys = _group_keys(query)
     statement = (
         select(
             *(k.label(f"g{i}") for i, k in enumerate(keys)),
             func.sum(cast(pa.attended_seconds, BigInteger) * rates.c.cents).label("extra"),
         )
-        .select_from(sources)
+        .select_from(people)
         .where(_in_period(query), m.status != MeetingStatus.CANCELLED.value)
         .group_by(*keys)
     )
