@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
-from service.api import admin, health, meetings, reports
+from service.api import admin, dashboard, health, meetings, reports
 from service.api.auth import ApiKeyMiddleware
 from service.api.body_limit import BodySizeLimit
 from service.api.errors import install_error_handlers
@@ -58,6 +58,7 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
         )
     app.include_router(meetings.router)
     app.include_router(reports.router)
+    app.include_router(dashboard.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     # The last added runs first: keys are checked before anything, even a body's size, is looked at.

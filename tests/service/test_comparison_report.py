@@ -638,3 +638,25 @@ def test_the_migration_counts_records_written_before_it(database_url: str) -> No
         ).one()
     engine.dispose()
     assert tuple(row) == (2, 2, 0, 2, 1, 720)
+
+
+# --- the dashboard ---------------------------------------------------------------------------------
+
+
+def test_the_dashboard_is_served_from_here_without_a_key(tmp_path: Path) -> None:
+    with running_service(f"sqlite:///{tmp_path}/salesmeet.db") as running:
+        page = running.client.get("/dashboard")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self'" in csp and "connect-src 'self'" in csp
+        scripts = re.findall(r'src="([^"]+)"', page.text)
+        assert scripts == ["/dashboard/chart.umd.js", "/dashboard/dashboard.js"]  # no CDN
+        for script in scripts:
+            asset = running.client.get(script)
+            assert asset.status_code == 200 and asset.headers["content-type"].startswith("text/javascript")
+        assert "Chart.js v4" in running.client.get("/dashboard/chart.umd.js").text[:200]
+        # The page reads the report API with the key typed in, never a key of its own.
+        script = running.client.get("/dashboard/dashboard.js").text
+        assert "/v1/reports/comparison" in script and "sessionStorage" in script
+        assert running.client.get("/dashboard/../cli.py").status_code == 404
+        assert running.client.get("/dashboard/dashboard.html.bak").status_code == 404
