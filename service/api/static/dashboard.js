@@ -5,6 +5,7 @@
 const KEY_STORAGE = "salesmeet.reportsKey";
 const COLORS = { internal: "#4f6bed", customer: "#e8833a", other: "#7a869a" };
 const charts = {};
+let latestLoad = 0; // only the newest load draws: an older one finishing late must not overwrite it
 
 const FIGURES = [
   ["meetings_scheduled", "Meetings scheduled", "count"],
@@ -191,17 +192,19 @@ async function show(event) {
   }
   sessionStorage.setItem(KEY_STORAGE, key);
   setStatus("Loading…");
+  const load = ++latestLoad;
   try {
     const [kinds, weeks, providers, organizers] = await Promise.all(
       ["kind", "week,kind", "provider", "organizer"].map((groupBy) => fetchReport(key, from, to, groupBy)),
     );
+    if (load !== latestLoad) return;
     showKinds(kinds);
     showWeeks(weeks);
     showProviders(providers);
     showOrganizers(organizers);
     setStatus(`${from} to ${to} (${kinds.timezone}), as of ${new Date(kinds.as_of).toLocaleString()}.`);
   } catch (error) {
-    setStatus(`Could not load the report: ${error.message}`, true);
+    if (load === latestLoad) setStatus(`Could not load the report: ${error.message}`, true);
   }
 }
 
