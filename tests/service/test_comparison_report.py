@@ -16,13 +16,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import yaml
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 from typer.testing import CliRunner
 
 from service.bootstrap import Runtime, build_runtime
@@ -42,7 +43,7 @@ from service.domain.meeting import (
 from service.errors import InvalidInput
 from service.settings import Settings
 from service.storage import attendance_repo, meetings_repo
-from service.storage.database import MIGRATIONS_DIR, create_database_engine, upgrade_database
+from service.storage.database import MIGRATIONS_DIR, Database, create_database_engine, upgrade_database
 from service.storage.tables import meetings, participant_attendance
 from service.usecases.comparison_report import (
     METRIC_NAMES,
@@ -660,3 +661,34 @@ def test_the_dashboard_is_served_from_here_without_a_key(tmp_path: Path) -> None
         assert "/v1/reports/comparison" in script and "sessionStorage" in script
         assert running.client.get("/dashboard/../cli.py").status_code == 404
         assert running.client.get("/dashboard/dashboard.html.bak").status_code == 404
+
+
+def test_on_sqlite_the_report_reads_meetings_only_through_its_covering_index(tmp_path: Path) -> None:
+    """If the report reads a column missing from ix_meetings_report, SQLite silently fetches every
+    row at random instead (several times slower over a year): keep the two in step."""
+    engine = create_database_engine(f"sqlite:///{tmp_path}/salesmeet.db")
+    upgrade_database(engine)
+    statements: list[tuple[str, Any]] = []
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, parameters, _context, _many: statements.append(
+            (statement, parameters)
+        ),
+    )
+    reporter = ComparisonReporter(
+        Database(engine), timezone="Europe/Berlin", rates=RATES, clock=lambda: AS_OF
+    )
+    reporter.build(reporter.parse("2026-01-01", "2026-12-31", "kind,week,provider,organizer,month"))
+    selects = [(s, p) for s, p in statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
+    assert len(selects) == 2  # the figures, and the cost of people with their own rate
+    with engine.connect() as conn:
+        for statement, parameters in selects:
+            plan = " / ".join(
+                row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            )
+            assert "SCAN meetings" not in plan, plan
+            assert "meetings USING COVERING INDEX ix_meetings_report" in plan or (
+                "meetings USING INDEX sqlite_autoindex_meetings_1" in plan  # by id, for the few rated people
+            ), plan
+    engine.dispose()
