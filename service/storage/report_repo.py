@@ -2,10 +2,10 @@
 
 Per group, the meetings' counts and sums, with each meeting's participants already counted on its
 row (written with its attendance record): a year of a large org is a quarter of a million meetings
-but millions of participant rows. Only the people with an hourly rate
-of their own are read row by row, to price their time. Only integers leave the database (counts,
-whole seconds, and cost as cents x seconds), so SQLite and PostgreSQL return identical figures;
-the use case divides them into averages and rates.
+but millions of participant rows. Only the people with an hourly rate of their own are read row by
+row, to price their time. Only integers leave the database (counts, whole seconds, and cost as
+cents x seconds), so SQLite and PostgreSQL return identical figures; the use case divides them
+into averages and rates.
 
 Week and month buckets are not computed by the database (SQLite has no time zone database): the
 caller passes each bucket's [start, end) in UTC, computed in the company's time zone, and a
@@ -103,10 +103,6 @@ class GroupSums:
 
 
 GroupValues = tuple[str | None, ...]  # one value per `ReportQuery.group_by` key, in that order
-
-
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return case((condition, 1), else_=0)
 
 
 def _seconds_between(
@@ -216,7 +212,9 @@ def comparison_sums(conn: Connection, query: ReportQuery) -> dict[GroupValues, G
         figures["internal_cost_cent_seconds"] = figures["internal_seconds"] * query.default_rate_cents
         result[tuple(mapping[f"g{i}"] for i in range(len(keys)))] = GroupSums(**figures)
     for group, extra in _cost_above_default(conn, query).items():
-        found = result[group]
+        # On PostgreSQL each statement sees its own snapshot: a meeting added in between may show
+        # in this second one only. It is then in the next report; it never breaks this one.
+        found = result.get(group, GroupSums())
         result[group] = replace(found, internal_cost_cent_seconds=found.internal_cost_cent_seconds + extra)
     return result
 
