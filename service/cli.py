@@ -1,4 +1,4 @@
-"""`salesmeet`: serve, worker, config check, db upgrade, api-key new, inbox replay, providers."""
+"""`salesmeet`: serve, worker, config check, db upgrade, api-key new, inbox replay, report."""
 
 from __future__ import annotations
 
@@ -11,17 +11,22 @@ from typing import Annotated
 
 import typer
 import uvicorn
+from rich.console import Console
+from rich.table import Table
 
 from integrations.registry import DEFAULT_PLUGINS
 from service.api.app import create_app
+from service.api.reports import ComparisonOut, comparison_reporter, report_csv
 from service.bootstrap import Runtime, StartupError, build_runtime
 from service.config.errors import ConfigError, ConfigIssue
 from service.config.loader import load_config
 from service.config.schema import AppConfig, hash_api_key
 from service.config.secrets import MissingSecretError, Settings, missing_secrets, redact_url
+from service.errors import InvalidInput
 from service.logging import configure_logging
 from service.storage import inbox_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
+from service.usecases.comparison_report import METRIC_NAMES, ComparisonReport
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 config_app = typer.Typer(no_args_is_help=True, help="Check the admin config file.")
@@ -198,6 +203,64 @@ def worker_command(config: ConfigOption = None) -> None:
         runtime.worker.run_forever()
     finally:
         runtime.close()
+
+
+def _report_table(report: ComparisonReport) -> Table:
+    """One column per group and a total; one row per figure (a long breakdown reads better as CSV)."""
+    title = f"{report.start:%Y-%m-%d %H:%M} to {report.end:%Y-%m-%d %H:%M} UTC ({report.timezone})"
+    table = Table(title=f"Comparison report, {title}", caption=f"internal_cost in {report.currency}")
+    table.add_column("figure")
+    for group in report.groups:
+        table.add_column(" / ".join(str(v) for v in group.group.values()), justify="right")
+    table.add_column("total", justify="right", style="bold")
+    for name in METRIC_NAMES:
+        values = [getattr(g.metrics, name) for g in report.groups] + [getattr(report.total, name)]
+        table.add_row(name, *(_figure(v) for v in values))
+    return table
+
+
+def _figure(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return str(value) if isinstance(value, int) else f"{value:.4f}".rstrip("0").rstrip(".")
+
+
+@app.command("report")
+def report_command(
+    start: Annotated[str, typer.Option("--from", help="First day (company time zone) or RFC 3339 instant.")],
+    end: Annotated[str, typer.Option("--to", help="Last day (included) or RFC 3339 instant (excluded).")],
+    group_by: Annotated[
+        str, typer.Option("--group-by", help="Comma-separated: kind, provider, organizer, week, month.")
+    ] = "kind",
+    output: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    config: ConfigOption = None,
+) -> None:
+    """The comparison report (internal vs customer meetings) from the database, as the API gives it."""
+    if output not in ("table", "csv", "json"):
+        typer.echo("--format must be table, csv or json", err=True)
+        raise typer.Exit(2)
+    settings = Settings()
+    path = config or settings.config
+    try:
+        app_config = load_config(path)
+    except ConfigError as exc:
+        _print_issues(path, exc.issues)
+        raise typer.Exit(2) from None
+    db = Database(create_database_engine(settings.database_url))
+    try:
+        reporter = comparison_reporter(app_config, db, lambda: datetime.now(UTC))
+        report = reporter.build(reporter.parse(start, end, group_by))
+    except InvalidInput as exc:
+        typer.echo(f"{exc.message}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    if output == "csv":
+        typer.echo(report_csv(report), nl=False)
+    elif output == "json":
+        typer.echo(ComparisonOut.of(report).model_dump_json(by_alias=True, indent=2))
+    else:
+        Console().print(_report_table(report))
 
 
 def main() -> None:  # pragma: no cover - the console script entry point

@@ -11,7 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from integrations.plugin import WebhookEndpoint
-from service.api import admin, health, meetings
+from service.api import admin, dashboard, health, meetings, reports
 from service.api.auth import ApiKeyMiddleware, ApiKeyring
 from service.api.body_limit import BodySizeLimit
 from service.api.errors import install_error_handlers
@@ -79,6 +79,8 @@ def create_app(runtime: AppRuntime, *, run_worker: bool = False) -> FastAPI:
     )
     app.include_router(webhook_router(receivers))
     app.include_router(meetings.router)
+    app.include_router(reports.router)
+    app.include_router(dashboard.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     # The last added runs first: keys are checked before anything, even a body's size, is looked at.

@@ -6,13 +6,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import ColumnElement, Connection, and_, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
 from service.domain.meeting import Classification, ProviderName
 from service.domain.reports import AttendanceReport, ReportedSession
-from service.storage.tables import attendance_events, participant_attendance, reported_sessions
+from service.storage.tables import attendance_events, meetings, participant_attendance, reported_sessions
 
 PARTICIPANT_EVENTS = (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
 
@@ -149,6 +149,44 @@ def write_participants(conn: Connection, meeting_id: str, participants: Sequence
     ]
     if rows:
         conn.execute(insert(participant_attendance), rows)
+    count_attendance(conn, [meeting_id])
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def count_attendance(conn: Connection, meeting_ids: Sequence[str] | None = None) -> None:
+    """Write the attendance counts of these meetings (None: all) onto their rows, from their
+    participant rows: who attended (internal, external), who was invited and came, and the internal
+    people's attended seconds. A meeting without participant rows counts zeros."""
+    pa, m = participant_attendance.c, meetings.c
+    internal = pa.classification == Classification.INTERNAL.value
+    per_meeting = select(
+        pa.meeting_id,
+        _count(pa.attended).label("attended_count"),
+        _count(and_(pa.attended, internal)).label("attended_internal_count"),
+        _count(and_(pa.attended, pa.classification == Classification.EXTERNAL.value)).label(
+            "attended_external_count"
+        ),
+        _count(pa.invited).label("invited_count"),
+        _count(and_(pa.invited, pa.attended)).label("invited_attended_count"),
+        func.coalesce(func.sum(case((internal, pa.attended_seconds), else_=0)), 0).label(
+            "internal_attended_seconds"
+        ),
+    ).group_by(pa.meeting_id)
+    reset = update(meetings)
+    if meeting_ids is not None:
+        per_meeting = per_meeting.where(pa.meeting_id.in_(meeting_ids))
+        reset = reset.where(m.id.in_(meeting_ids))
+    counted = per_meeting.subquery()
+    columns = [c.name for c in counted.c if c.name != "meeting_id"]
+    conn.execute(reset.values(dict.fromkeys(columns, 0)))
+    conn.execute(
+        update(meetings)
+        .where(m.id == counted.c.meeting_id)
+        .values({name: counted.c[name] for name in columns})
+    )
 
 
 def load_participants(conn: Connection, meeting_id: str) -> list[dict[str, Any]]:

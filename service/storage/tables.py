@@ -27,6 +27,26 @@ metadata = MetaData()
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a real BIGINT identity.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
+# The columns the comparison report reads (service/storage/report_repo.py), scheduled start first.
+REPORT_COLUMNS = (
+    "start_at",
+    "status",
+    "kind",
+    "provider",
+    "organizer_email",
+    "origin",
+    "duration_minutes",
+    "end_at",
+    "actual_start",
+    "actual_end",
+    "attended_count",
+    "attended_internal_count",
+    "attended_external_count",
+    "invited_count",
+    "invited_attended_count",
+    "internal_attended_seconds",
+)
+
 meetings = Table(
     "meetings",
     metadata,
@@ -71,6 +91,14 @@ meetings = Table(
     Column("change_until", UtcDateTime()),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # The attendance record's counts, kept with it by attendance_repo.write_participants: the
+    # comparison report sums meetings (a year: ~250k) instead of participant rows (millions).
+    Column("attended_count", Integer, nullable=False, server_default="0"),
+    Column("attended_internal_count", Integer, nullable=False, server_default="0"),
+    Column("attended_external_count", Integer, nullable=False, server_default="0"),
+    Column("invited_count", Integer, nullable=False, server_default="0"),
+    Column("invited_attended_count", Integer, nullable=False, server_default="0"),
+    Column("internal_attended_seconds", BigInteger, nullable=False, server_default="0"),
     UniqueConstraint("external_system", "external_id", name="uq_meetings_external_ref"),
     UniqueConstraint(
         "provider", "provider_meeting_id", "provider_instance", name="uq_meetings_provider_meeting"
@@ -78,6 +106,9 @@ meetings = Table(
     Index("ix_meetings_start_at", "start_at"),
     Index("ix_meetings_organizer", "organizer_email"),
     Index("ix_meetings_reconcile_after", "reconcile_after"),
+    # Everything the comparison report reads, by scheduled start: a period is one range of this index
+    # and never a random read of each row (on SQLite a year's report is ~3x faster this way).
+    Index("ix_meetings_report", *REPORT_COLUMNS),
 )
 
 meeting_attendees = Table(
@@ -161,6 +192,8 @@ participant_attendance = Table(
     Column("last_leave", UtcDateTime()),
     Column("late_seconds", Integer, nullable=False),
     Column("sessions", JSON, nullable=False),
+    # The report prices each internal person's time by their own rate: it finds their rows by e-mail.
+    Index("ix_participant_attendance_email", "email", "classification", "meeting_id", "attended_seconds"),
 )
 
 job_leases = Table(

@@ -1,7 +1,7 @@
 """push subscriptions, and resolved events of deliveries that name resources
 
 Revision ID: 20261201_0003
-Revises: 20261129_0001
+Revises: 20261201_0002
 Create Date: 2026-12-01 08:30:00
 """
 
@@ -14,7 +14,7 @@ import service.storage.types
 
 
 revision = '20261201_0003'
-down_revision = '20261129_0001'
+down_revision = '20261201_0002'
 branch_labels = None
 depends_on = None
 
