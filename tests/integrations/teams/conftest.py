@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request, Response
 
 # service.config first: importing a plugin's config module first runs into the seam's import cycle
 # (service.config -> registry -> plugin -> config, half-initialised).
 import service.config  # noqa: F401
+from integrations.plugin import Answer, Reject, WebhookRequest, WebhookVerdict
 from integrations.sandbox.server import RunningServer, serve_in_thread
 from integrations.sandbox.teams import (
     EntraUser,
@@ -24,6 +26,7 @@ from integrations.sandbox.teams import (
     generate_sandbox_certificates,
 )
 from integrations.teams.config import TeamsConfig
+from integrations.teams.webhook_check import TeamsWebhookCheck
 
 HOST = EntraUser("alice@acme.example", "a11ce000-0000-4000-8000-000000000001", "Alice Seller")
 OTHER_HOST = EntraUser("bob@acme.example", "b0b00000-0000-4000-8000-000000000002", "Bob Manager")
@@ -90,5 +93,48 @@ def teams(start_teams: Callable[..., RunningTeams]) -> RunningTeams:
 
 def past(minutes: float) -> datetime:
     """A whole-second time `minutes` after a moment yesterday (call records are kept 30 days)."""
-    base = datetime.now(UTC).replace(microsecond=0, second=0) - timedelta(days=1)
-    return base + timedelta(seconds=round(minutes * 60))
+    return _YESTERDAY + timedelta(seconds=round(minutes * 60))
+
+
+_YESTERDAY = datetime.now(UTC).replace(microsecond=0, second=0) - timedelta(days=1)
+
+
+@dataclass
+class CheckedReceiver:
+    """A stand-in for the service's receiver: runs the Teams check on every POST, keeps what it
+    accepts, answers what it answers."""
+
+    check: TeamsWebhookCheck
+    accepted: list[bytes] = field(default_factory=list)
+    verdicts: list[WebhookVerdict] = field(default_factory=list)
+    url: str = ""
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/webhooks/teams")
+        async def webhook(request: Request) -> Response:
+            body = await request.body()
+            verdict = await self.check(
+                WebhookRequest(body, dict(request.headers), request.scope.get("query_string", b""))
+            )
+            self.verdicts.append(verdict)
+            if isinstance(verdict, Answer):
+                return Response(verdict.body, status_code=verdict.status, media_type=verdict.content_type)
+            if isinstance(verdict, Reject):
+                return Response(verdict.message, status_code=verdict.status)
+            self.accepted.append(body)
+            return Response(status_code=verdict.status)
+
+        return app
+
+
+CLIENT_STATE = "state-5a1e-0001"
+
+
+@pytest.fixture
+def receiver() -> Iterator[CheckedReceiver]:
+    hook = CheckedReceiver(TeamsWebhookCheck([CLIENT_STATE]))
+    with serve_in_thread(hook.app()) as server:
+        hook.url = f"{server.url}/webhooks/teams"
+        yield hook
