@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from integrations.sandbox.server import serve_in_thread
-from integrations.sandbox.zoom.app import emulator_state
 from integrations.sandbox.zoom.state import ZoomEmulatorState
 from service.api.app import create_app
 from service.bootstrap import Runtime, build_runtime
-from service.config import parse_config
-from service.settings import Settings
+from service.config.loader import parse_config
+from service.config.secrets import Settings
+from service.domain.meeting import ProviderName
 from service.storage.database import upgrade_database
 
 CRM_KEY = "test-crm-key"
@@ -58,11 +59,13 @@ class RunningService:
     url: str
     runtime: Runtime
     client: httpx.Client
+    app: FastAPI
 
     @property
     def zoom(self) -> ZoomEmulatorState:
-        assert self.runtime.zoom is not None and self.runtime.zoom.emulator_app is not None
-        return emulator_state(self.runtime.zoom.emulator_app)
+        state = self.runtime.sandbox_handle(ProviderName.ZOOM)
+        assert isinstance(state, ZoomEmulatorState)
+        return state
 
 
 @contextmanager
@@ -74,10 +77,11 @@ def running_service(
     app_config = parse_config(config or sandbox_config())
     runtime = build_runtime(app_config, settings)
     upgrade_database(runtime.db.engine)
-    server = serve_in_thread(create_app(runtime, run_worker=run_worker), lifespan="on")
+    app = create_app(runtime, run_worker=run_worker)
+    server = serve_in_thread(app, lifespan="on")
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield RunningService(server.url, runtime, client)
+            yield RunningService(server.url, runtime, client, app)
     finally:
         server.stop()
         runtime.close()

@@ -70,7 +70,7 @@ class WebhookReceiver:
         self._provider = provider
         self._endpoint = endpoint
         self._inbox = inbox
-        self._budget = budget or BodyBudget()
+        self.budget = budget or BodyBudget()
         self._body_timeout = body_timeout
         self._kept = frozenset(name.encode("latin-1") for name in endpoint.kept_headers)
         self._stored = WEBHOOKS.labels(provider, "stored")
@@ -123,7 +123,7 @@ class WebhookReceiver:
     async def _read_body(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []
         held = 0
-        budget = self._budget
+        budget = self.budget
         try:
             async with asyncio.timeout(self._body_timeout):
                 while True:
@@ -185,6 +185,8 @@ def webhook_router(
         receiver = WebhookReceiver(provider, endpoint, inbox, budget=shared)
         # An ASGI app as the endpoint makes Starlette call it as is, without request_response().
         router.routes.append(
-            Route(endpoint.path, receiver, methods=["POST"], name=f"receive_{provider}", include_in_schema=False)
+            Route(
+                endpoint.path, receiver, methods=["POST"], name=f"receive_{provider}", include_in_schema=False
+            )
         )
     return router
