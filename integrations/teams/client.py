@@ -17,6 +17,7 @@ import random
 import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,8 @@ class GraphTokens:
         self._msal: Any = None
         self._last_token: str | None = None
         self._http = _TokenHttp(settings.ca_bundle, settings.timeout_seconds)
+        # Its pooled connections are closed even when nobody calls close() (a runtime dropped).
+        weakref.finalize(self, self._http.close)
 
     def _build(self) -> Any:
         settings = self._settings
@@ -187,6 +190,7 @@ class GraphApi:
             timeout=settings.timeout_seconds,
             limits=httpx.Limits(max_connections=settings.max_concurrency),
         )
+        weakref.finalize(self, self._http.close)
 
     def close(self) -> None:
         self._http.close()

@@ -15,6 +15,7 @@ from integrations.sandbox.teams.player import (
     ScriptError,
     ScriptPerson,
     Start,
+    Step,
     TruthSession,
 )
 from integrations.sandbox.teams.state import TeamsEmulatorState
@@ -36,6 +37,7 @@ __all__ = [
     "ScriptError",
     "ScriptPerson",
     "Start",
+    "Step",
     "TeamsEmulatorConfig",
     "TeamsEmulatorState",
     "TruthSession",

@@ -11,9 +11,6 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request, Response
 
-# service.config first: importing a plugin's config module first runs into the seam's import cycle
-# (service.config -> registry -> plugin -> config, half-initialised).
-import service.config  # noqa: F401
 from integrations.plugin import Answer, Reject, WebhookRequest, WebhookVerdict
 from integrations.sandbox.server import RunningServer, serve_in_thread
 from integrations.sandbox.teams import (
