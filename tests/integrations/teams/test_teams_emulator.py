@@ -148,12 +148,14 @@ def test_a_meeting_is_only_reachable_under_its_organizer_and_external_id_is_not_
     assert [m["id"] for m in found] == [made["id"]]
 
 
-def _subscription(url: str, **changes: object) -> dict[str, object]:
+def _subscription(url: str, expires_in: object = timedelta(hours=1), **changes: object) -> dict[str, object]:
+    """A subscription body; `expires_in` is counted from now, when the request is made."""
+    assert isinstance(expires_in, timedelta)
     body: dict[str, object] = {
         "changeType": "created",
         "notificationUrl": url,
         "resource": "/communications/callRecords",
-        "expirationDateTime": (datetime.now(UTC) + timedelta(hours=1)).isoformat(),
+        "expirationDateTime": (datetime.now(UTC) + expires_in).isoformat(),
         "clientState": "s",
     }
     body.update(changes)
@@ -176,8 +178,8 @@ def wrong_echo() -> Iterator[str]:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"expirationDateTime": (datetime.now(UTC) + timedelta(minutes=4231)).isoformat()}, "4230 minutes"),
-        ({"expirationDateTime": (datetime.now(UTC) - timedelta(minutes=1)).isoformat()}, "in the future"),
+        ({"expires_in": timedelta(minutes=4231)}, "4230 minutes"),
+        ({"expires_in": timedelta(minutes=-1)}, "in the future"),
         ({"notificationUrl": "http://hooks.example/webhooks/teams"}, "https"),
         ({"resource": "/me/events"}, "not supported"),
         ({"changeType": "deleted"}, "changeType"),
