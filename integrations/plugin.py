@@ -192,6 +192,8 @@ class SandboxContext:
     webhook_base_url: str
     # Where sandbox credentials persist across restarts; None keeps them in memory.
     state_dir: Path | None = None
+    # The provider's secrets the admin set in the environment: they win over generated ones.
+    preset_secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -218,14 +220,6 @@ class ProviderPlugin(Generic[SectionT]):
     secrets: tuple[SecretSpec, ...] = ()
     build: Callable[[ProviderContext[SectionT]], ProviderParts] | None = None
     start_sandbox: Callable[[SectionT, SandboxContext], Sandbox] | None = None
-    # Secrets whose absence does not stop a live provider (none, for the providers so far).
-    optional_secrets: frozenset[str] = field(default_factory=frozenset)
 
     def reconcile_delay(self, section: ProviderSection) -> timedelta:
         return timedelta(seconds=section.reconcile_delay_seconds)
-
-    def secret(self, name: str) -> SecretSpec:
-        for spec in self.secrets:
-            if spec.name == name:
-                return spec
-        raise KeyError(name)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -185,7 +186,11 @@ def _wire_provider(
     if section.sandbox:
         if plugin.start_sandbox is None:
             raise StartupError(f"providers.{name.value}: this provider has no sandbox; set sandbox: false")
-        sandbox = plugin.start_sandbox(section, _sandbox_context(config, sandbox_base_url))
+        preset = {
+            spec.name: v.get_secret_value() for spec in plugin.secrets if (v := settings.secret(spec.name))
+        }
+        state_dir = settings.sandbox_state_dir()
+        sandbox = plugin.start_sandbox(section, _sandbox_context(config, sandbox_base_url, state_dir, preset))
         section = section.model_copy(update=dict(sandbox.section_overrides))
         secrets = dict(sandbox.secrets)
     else:
@@ -206,7 +211,9 @@ def _wire_provider(
     return WiredProvider(plugin, section, parts, sandbox)
 
 
-def _sandbox_context(config: AppConfig, sandbox_base_url: str | None) -> SandboxContext:
+def _sandbox_context(
+    config: AppConfig, sandbox_base_url: str | None, state_dir: Path | None, preset: dict[str, str]
+) -> SandboxContext:
     organizers: list[str] = []
     for rule in config.routing.rules:
         organizers.extend(rule.when.organizer or ())
@@ -214,4 +221,6 @@ def _sandbox_context(config: AppConfig, sandbox_base_url: str | None) -> Sandbox
         internal_domains=tuple(config.company.internal_domains),
         organizers=tuple(dict.fromkeys(organizers)),
         webhook_base_url=(sandbox_base_url or config.public_url).rstrip("/"),
+        state_dir=state_dir,
+        preset_secrets=preset,
     )

@@ -19,6 +19,7 @@ from service.config.loader import parse_config
 from service.config.secrets import Settings
 from service.domain.meeting import ProviderName
 from service.storage.database import upgrade_database
+from tests.helpers_signing import SANDBOX_SECRET
 
 CRM_KEY = "test-crm-key"
 REPORTS_KEY = "test-reports-key"
@@ -73,7 +74,8 @@ def running_service(
     database_url: str, *, config: dict[str, Any] | None = None, run_worker: bool = False
 ) -> Iterator[RunningService]:
     """The whole service (API, webhooks, optional worker) on a loopback port, over a fresh database."""
-    settings = Settings(database_url=database_url)
+    # The sandbox generates its webhook secret; tests sign with a known one, set as an admin would.
+    settings = Settings(database_url=database_url).with_secrets({"zoom_webhook_secret_token": SANDBOX_SECRET})
     app_config = parse_config(config or sandbox_config())
     runtime = build_runtime(app_config, settings)
     upgrade_database(runtime.db.engine)

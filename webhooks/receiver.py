@@ -24,7 +24,7 @@ import structlog
 from fastapi import APIRouter
 from prometheus_client import Counter
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from integrations.plugin import Accept, Answer, Reject, WebhookEndpoint, WebhookRequest
 from service.storage.inbox_repo import Delivery
@@ -36,6 +36,7 @@ WEBHOOKS = Counter(
     "salesmeet_webhooks_total", "Webhook deliveries by provider and outcome", ["provider", "outcome"]
 )
 BODY_TIMEOUT_SECONDS = 10.0
+MAX_BODY_BYTES = 1024 * 1024
 MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 
 _EMPTY_OK = {"type": "http.response.body", "body": b""}
@@ -66,7 +67,10 @@ class WebhookReceiver:
         *,
         budget: BodyBudget | None = None,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
+        self.path = endpoint.path
+        self._max_body_bytes = max_body_bytes
         self._provider = provider
         self._endpoint = endpoint
         self._inbox = inbox
@@ -82,6 +86,7 @@ class WebhookReceiver:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
+            self._check_declared_length(scope)
             body = await self._read_body(receive)
         except _Refused as refused:
             WEBHOOKS.labels(self._provider, refused.code).inc()
@@ -110,7 +115,13 @@ class WebhookReceiver:
             needs_resolution=verdict.needs_resolution,
         )
         # 2xx only once store() returns, i.e. after the delivery's batch committed.
-        is_new = await self._inbox.store(delivery)
+        try:
+            is_new = await self._inbox.store(delivery)
+        except Exception as exc:  # nothing was accepted: the provider retries, and nothing is lost
+            WEBHOOKS.labels(self._provider, "store_failed").inc()
+            log.error("webhook.store_failed", provider=self._provider, error=type(exc).__name__)
+            await _send_error(send, 503, "store_failed", "the delivery could not be stored; retry", 1)
+            return
         (self._stored if is_new else self._duplicate).inc()
         start = self._ok_starts.get(verdict.status) or {
             "type": "http.response.start",
@@ -131,6 +142,10 @@ class WebhookReceiver:
                     if message["type"] == "http.disconnect":
                         return None
                     chunk: bytes = message.get("body", b"")
+                    if held + len(chunk) > self._max_body_bytes:
+                        raise _Refused(
+                            413, "payload_too_large", f"request body over {self._max_body_bytes} bytes"
+                        )
                     if chunk:
                         if budget.held + len(chunk) > budget.max_bytes:
                             raise _Refused(
@@ -145,6 +160,15 @@ class WebhookReceiver:
             raise _Refused(408, "body_timeout", "the request body did not arrive in time") from None
         finally:
             budget.held -= held
+
+    def _check_declared_length(self, scope: Scope) -> None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self._max_body_bytes:
+                    raise _Refused(
+                        413, "payload_too_large", f"request body over {self._max_body_bytes} bytes"
+                    )
+                return
 
     def _kept_headers(self, scope: Scope) -> dict[str, str]:
         """The headers worth keeping; ASGI names are lower-case, and the first one wins."""
@@ -175,18 +199,38 @@ async def _send_error(
     await send({"type": "http.response.body", "body": body})
 
 
-def webhook_router(
+def webhook_receivers(
     endpoints: Iterable[tuple[str, WebhookEndpoint]], inbox: InboxWriter, *, budget: BodyBudget | None = None
-) -> APIRouter:
-    """One route per (provider, endpoint); every endpoint shares one body budget."""
-    router = APIRouter()
+) -> list[WebhookReceiver]:
+    """One receiver per (provider, endpoint); every endpoint shares one body budget."""
     shared = budget or BodyBudget()
-    for provider, endpoint in endpoints:
-        receiver = WebhookReceiver(provider, endpoint, inbox, budget=shared)
+    return [WebhookReceiver(provider, endpoint, inbox, budget=shared) for provider, endpoint in endpoints]
+
+
+def webhook_router(receivers: Iterable[WebhookReceiver]) -> APIRouter:
+    """The receivers as routes: what the front door does not take (another method) gets the app's 405."""
+    router = APIRouter()
+    for receiver in receivers:
         # An ASGI app as the endpoint makes Starlette call it as is, without request_response().
-        router.routes.append(
-            Route(
-                endpoint.path, receiver, methods=["POST"], name=f"receive_{provider}", include_in_schema=False
-            )
-        )
+        router.routes.append(Route(receiver.path, receiver, methods=["POST"], include_in_schema=False))
     return router
+
+
+class WebhookFrontDoor:
+    """Outermost middleware: a POST to a webhook path goes straight to its receiver.
+
+    A join storm is the hot path; it skips the API's middleware (keys, body limits) and routing, whose
+    work the receiver does itself, in less. Everything else passes through to the app.
+    """
+
+    def __init__(self, app: ASGIApp, receivers: Iterable[WebhookReceiver]) -> None:
+        self._app = app
+        self._by_path = {receiver.path: receiver for receiver in receivers}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            receiver = self._by_path.get(scope["path"])
+            if receiver is not None:
+                await receiver(scope, receive, send)
+                return
+        await self._app(scope, receive, send)

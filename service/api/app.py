@@ -17,7 +17,7 @@ from service.api.body_limit import BodySizeLimit
 from service.api.errors import install_error_handlers
 from service.usecases.services import Services
 from webhooks.inbox import InboxWriter
-from webhooks.receiver import BodyBudget, webhook_router
+from webhooks.receiver import BodyBudget, WebhookFrontDoor, webhook_receivers, webhook_router
 
 MAX_BODY_BYTES = 1024 * 1024
 # Provider calls block a thread each; meeting creation is bounded by the providers, not by us.
@@ -74,9 +74,10 @@ def create_app(runtime: AppRuntime, *, run_worker: bool = False) -> FastAPI:
     # Webhooks first: routes are matched in order, and a join storm is the hot path.
     # Bytes of unfinished webhook bodies, shared by every endpoint (kept on the app for tests).
     app.state.webhook_body_budget = BodyBudget()
-    app.include_router(
-        webhook_router(runtime.webhook_endpoints(), runtime.inbox, budget=app.state.webhook_body_budget)
+    receivers = webhook_receivers(
+        runtime.webhook_endpoints(), runtime.inbox, budget=app.state.webhook_body_budget
     )
+    app.include_router(webhook_router(receivers))
     app.include_router(meetings.router)
     app.include_router(admin.router)
     app.include_router(health.router)
@@ -85,4 +86,6 @@ def create_app(runtime: AppRuntime, *, run_worker: bool = False) -> FastAPI:
     config = runtime.services.config
     keyring = ApiKeyring((k.name, k.scope.value, k.hash) for k in config.api_keys)
     app.add_middleware(ApiKeyMiddleware, keyring=keyring)
+    # Outermost: webhooks go straight to their receivers (the hot path).
+    app.add_middleware(WebhookFrontDoor, receivers=receivers)
     return app

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./data/salesmeet.db"
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"
+    # Where sandbox emulators keep their generated credentials; default: `sandbox/` next to the
+    # SQLite database file (none for PostgreSQL: they then change at every start).
+    sandbox_dir: Path | None = None
 
     # Read once, when the settings are made: the environment's SALESMEET_* values and the secrets dir.
     _environment: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -114,6 +117,12 @@ class Settings(BaseSettings):
                 return SecretStr(path.read_text(encoding="utf-8").strip())
         return None
 
+    def sandbox_state_dir(self) -> Path | None:
+        if self.sandbox_dir is not None:
+            return self.sandbox_dir
+        database = make_url_path(self.database_url)
+        return database.parent / "sandbox" if database is not None else None
+
     def redacted(self, registry: PluginRegistry = DEFAULT_PLUGINS) -> dict[str, str]:
         """Every setting as text fit for a log line: secrets masked, a database password masked too."""
         shown: dict[str, str] = {
@@ -125,6 +134,15 @@ class Settings(BaseSettings):
         for spec in registry.secrets():
             shown[spec.name] = "***" if self.secret(spec.name) is not None else "unset"
         return shown
+
+
+def make_url_path(database_url: str) -> Path | None:
+    """The file of a `sqlite:///path` URL; None for an in-memory or server database."""
+    prefix = "sqlite:///"
+    if not database_url.startswith(prefix):
+        return None
+    path = database_url.removeprefix(prefix).split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
 
 
 def redact_url(url: str) -> str:

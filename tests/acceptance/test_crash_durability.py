@@ -31,7 +31,7 @@ from service.domain.events import EventType
 from service.storage import inbox_repo
 from service.storage.database import Database, create_database_engine
 from service.storage.tables import attendance_events, meetings, participant_attendance, webhook_deliveries
-from tests.helpers_signing import OfflineZoom, minutes_ago, signed_headers
+from tests.helpers_signing import SANDBOX_SECRET, OfflineZoom, minutes_ago, signed_headers
 from tests.support import sandbox_config
 
 pytestmark = pytest.mark.slow
@@ -55,7 +55,13 @@ class Server:
     def __init__(self, config: Path, database_url: str, log_path: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "SALESMEET_DATABASE_URL": database_url, "SALESMEET_LOG_FORMAT": "json"}
+        env = {
+            **os.environ,
+            "SALESMEET_DATABASE_URL": database_url,
+            "SALESMEET_LOG_FORMAT": "json",
+            # The sandbox generates its webhook secret; the test signs with a known one, as an admin may set.
+            "SALESMEET_ZOOM_WEBHOOK_SECRET_TOKEN": SANDBOX_SECRET,
+        }
         command = [SALESMEET, "serve", "--config", str(config), "--port", str(self.port), "--worker"]
         self.log_path = log_path
         with log_path.open("ab") as log:

@@ -73,9 +73,10 @@ def test_twenty_concurrent_identical_creates_make_one_meeting(svc: RunningServic
 
 
 def test_a_provider_refusal_is_a_502_and_leaves_nothing_behind(svc: RunningService) -> None:
-    response = create(svc, organizer={"email": "not.on.zoom@acme.example"})
+    svc.zoom.faults.fail_next(1, 400)  # Zoom refuses the create
+    response = create(svc)
     assert response.status_code == 502
-    assert response.json()["code"] == "provider_not_found"
+    assert response.json()["code"] == "provider_rejected"
     assert svc.client.get("/v1/meetings", headers=auth()).json()["items"] == []
     assert create(svc).status_code == 201  # the external_ref is free again
 
@@ -200,16 +201,18 @@ def test_admin_sees_zoom_credential_health(svc: RunningService) -> None:
     assert providers[0]["sandbox"] is True
     assert providers[0]["last_error"] is None
 
-    assert create(svc, organizer={"email": "not.on.zoom@acme.example"}).status_code == 502
+    svc.zoom.faults.fail_next(1, 400)
+    assert create(svc).status_code == 502
     providers = svc.client.get("/v1/admin/providers", headers=auth(ADMIN_KEY)).json()
-    assert providers[0]["last_error"].startswith("provider_not_found:")
+    assert providers[0]["last_error"].startswith("provider_rejected:")
     assert providers[0]["last_error_at"] is not None
 
+    generated = svc.zoom.config.client_secret
     svc.zoom.expire_all_tokens()  # revoked credentials show before a meeting fails
     svc.zoom.config = replace(svc.zoom.config, client_secret="rotated-elsewhere")
     providers = svc.client.get("/v1/admin/providers", headers=auth(ADMIN_KEY)).json()
     assert providers[0]["token_obtainable"] is False
-    assert "rotated-elsewhere" not in str(providers) and "sandbox-client-secret" not in str(providers)
+    assert "rotated-elsewhere" not in str(providers) and generated not in str(providers)
 
 
 def test_the_openapi_document_describes_the_api(svc: RunningService) -> None:

@@ -138,3 +138,20 @@ async def test_bodies_past_the_budget_are_turned_away_while_others_are_in_flight
     release.set()
     await holder
     assert budget.held == 0 and sent == []  # the first sender hung up: nothing answered, nothing kept
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(svc: RunningService) -> None:
+    body = b"x" * (1024 * 1024 + 1)
+    declared = svc.client.post("/webhooks/zoom", content=body, headers=signed_headers(body))
+    assert (declared.status_code, declared.json()["code"]) == (413, "payload_too_large")
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it streams
+        yield from (b"x" * 65536 for _ in range(17))
+
+    streamed = svc.client.post("/webhooks/zoom", content=chunks(), headers={"x-zm-signature": "v0=0"})
+    assert (streamed.status_code, streamed.json()["code"]) == (413, "payload_too_large")
+    assert _stored_bodies(svc) == []
+
+
+def test_other_methods_on_a_webhook_path_get_405(svc: RunningService) -> None:
+    assert svc.client.get("/webhooks/zoom").status_code == 405

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from integrations.sandbox.zoom.clock import Clock, utc_now
@@ -43,6 +44,9 @@ class ZoomEmulatorConfig:
     # Delays before each retry; Zoom uses +5 min, +20 min, +60 min. Short here so a test can wait.
     webhook_retry_delays: tuple[float, ...] = (0.0, 0.0, 0.0)
     seed: int = 0
+    # Every address in these domains (and their subdomains) is a licensed user of the account, as
+    # the reps of a real account would be; `users` are licensed whatever their domain.
+    licensed_domains: tuple[str, ...] = ()
     clock: Clock = field(default=utc_now, compare=False)
 
     def user_by_ref(self, ref: str) -> ZoomUser | None:
@@ -50,4 +54,18 @@ class ZoomEmulatorConfig:
         if ref == "me":
             return self.users[0] if self.users else None
         lowered = ref.lower()
-        return next((u for u in self.users if u.email.lower() == lowered or u.id == ref), None)
+        listed = next((u for u in self.users if u.email.lower() == lowered or u.id == ref), None)
+        if listed is not None:
+            return listed
+        return licensed_user(lowered, self.licensed_domains)
+
+
+def licensed_user(email: str, domains: tuple[str, ...]) -> ZoomUser | None:
+    """The user an address in a licensed domain is, with a stable id derived from the address."""
+    local, _, domain = email.partition("@")
+    if not local or not domain:
+        return None
+    if not any(domain == d or domain.endswith(f".{d}") for d in domains):
+        return None
+    digest = hashlib.sha256(email.encode("utf-8")).hexdigest()[:12]
+    return ZoomUser(email, f"u_{digest}", "Sandbox", local)
