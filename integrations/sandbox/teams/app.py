@@ -27,8 +27,8 @@ def create_teams_emulator(config: TeamsEmulatorConfig | None = None) -> FastAPI:
     state = TeamsEmulatorState(config or TeamsEmulatorConfig())
     app = FastAPI(title="Teams sandbox emulator", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.teams = state
-    # Graph routes first: `/{tenant}/...` identity routes would otherwise shadow none of them, but
-    # keeping the fixed prefixes ahead makes the routing order obvious.
+    # Graph's fixed `/v1.0/...` routes before the identity routes, whose first segment is a
+    # parameter (`/{tenant}/...`).
     add_meeting_routes(app, state)
     add_record_routes(app, state)
     add_subscription_routes(app, state)

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from integrations.sandbox.teams.config import EntraUser
 from integrations.sandbox.teams.guard import BadBody, guard, json_object
+from integrations.sandbox.teams.paging import paged
 from integrations.sandbox.teams.state import OnlineMeeting, TeamsEmulatorState
 from integrations.sandbox.teams.wire import (
     attendance_record_json,
@@ -91,7 +92,7 @@ def _attendees(value: object) -> list[dict[str, Any]]:
     return cleaned
 
 
-def _times(body: dict[str, object], now: datetime) -> tuple[datetime, datetime] | None:
+def _times(body: dict[str, object]) -> tuple[datetime, datetime] | None:
     has_start, has_end = "startDateTime" in body, "endDateTime" in body
     if not has_start and not has_end:
         return None
@@ -154,7 +155,7 @@ def add_meeting_routes(app: FastAPI, state: TeamsEmulatorState) -> None:
             external_id = body.get("externalId")
             if not isinstance(external_id, str) or not external_id.strip():
                 raise BadBody("externalId is required.")
-            times = _times(body, state.now())
+            times = _times(body)
             subject = _subject(body)
             attendees = _attendees(body["participants"]) if "participants" in body else []
         except BadBody as bad:
@@ -219,7 +220,7 @@ def add_meeting_routes(app: FastAPI, state: TeamsEmulatorState) -> None:
             unknown = set(body) - _UPDATE_FIELDS
             if unknown:
                 raise BadBody(f"Property '{sorted(unknown)[0]}' cannot be updated.")
-            times = _times(body, state.now())
+            times = _times(body)
             subject = _subject(body)
             attendees = _attendees(body["participants"]) if "participants" in body else None
         except BadBody as bad:
@@ -299,27 +300,3 @@ def _add_attendance_routes(app: FastAPI, state: TeamsEmulatorState) -> None:
             state, request, f"records:{report.id}", [attendance_record_json(r) for r in report.records]
         )
         return page
-
-
-def paged(
-    state: TeamsEmulatorState, request: Request, listing: str, rows: list[dict[str, Any]]
-) -> JSONResponse:
-    """One page of `rows` with `@odata.nextLink` when more follow (`$top`, `$skiptoken`)."""
-    size = state.config.page_size
-    top = request.query_params.get("$top")
-    if top is not None:
-        if not top.isdigit() or int(top) < 1:
-            return _bad_request(f"Invalid $top value '{top}'.")
-        size = min(size, int(top))
-    offset = 0
-    token = request.query_params.get("$skiptoken")
-    if token is not None:
-        redeemed = state.redeem_cursor(token, listing)
-        if redeemed is None:
-            return _bad_request("The $skiptoken is invalid.")
-        offset = redeemed
-    body: dict[str, Any] = {"value": rows[offset : offset + size]}
-    if offset + size < len(rows):
-        cursor = state.issue_cursor(listing, offset + size)
-        body["@odata.nextLink"] = f"{str(request.base_url).rstrip('/')}{request.url.path}?$skiptoken={cursor}"
-    return JSONResponse(body)

@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from integrations.sandbox.teams.guard import guard
-from integrations.sandbox.teams.meetings_api import paged
+from integrations.sandbox.teams.paging import paged
 from integrations.sandbox.teams.state import CallRecord, TeamsEmulatorState
 from integrations.sandbox.teams.wire import call_record_json, graph_error, session_json
 
