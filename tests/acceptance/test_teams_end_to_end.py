@@ -38,6 +38,7 @@ from integrations.sandbox.teams import (
     TeamsEmulatorState,
     TruthSession,
 )
+from integrations.teams.adapter import TeamsProvider
 from service.api.app import create_app
 from service.bootstrap import build_runtime
 from service.config.loader import parse_config
@@ -118,6 +119,11 @@ def teams_service(database_url: str) -> Iterator[RunningService]:
         server.should_exit = True
         thread.join(5)
         sock.close()
+        # The runtime does not close adapters; an idle TLS connection left in the adapter's pool
+        # would hold the emulator's graceful shutdown until it times out.
+        adapter = runtime.providers[ProviderName.TEAMS].parts.adapter
+        assert isinstance(adapter, TeamsProvider)
+        adapter.close()
         runtime.close()
 
 
