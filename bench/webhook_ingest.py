@@ -68,12 +68,12 @@ THROUGHPUT_TARGET_RATIO = 1.0
 SERVER_START_TIMEOUT_S = 30.0
 RUN_TIMEOUT_S = 600.0
 # The same for every target; h11 and the asyncio loop are what the venv has (no httptools/uvloop).
-UVICORN_SETTINGS: dict[str, Any] = {
-    "loop": "asyncio",
-    "http": "h11",
-    "lifespan": "on",
-    "log_level": "warning",
-    "access_log": False,
+UVICORN_SETTINGS: dict[str, Any] = {"lifespan": "on", "log_level": "warning", "access_log": False}
+# The server stack every target runs on: production's (uvloop + httptools, what `salesmeet serve`
+# gets), or uvicorn's pure-Python one (asyncio + h11), the stack of the earlier figures.
+STACKS: dict[str, dict[str, str]] = {
+    "uvloop": {"loop": "uvloop", "http": "httptools"},
+    "h11": {"loop": "asyncio", "http": "h11"},
 }
 
 AppKind = Literal["baseline", "salesmeet"]
@@ -143,6 +143,7 @@ class ServerSpec:
     app: AppKind
     database_url: str | None = None
     gc_freeze: bool = False
+    stack: str = "uvloop"
 
 
 def baseline_app() -> FastAPI:
@@ -189,7 +190,7 @@ def serve(spec: ServerSpec, port_out: Connection) -> None:
     if spec.gc_freeze:
         gc.collect()
         gc.freeze()
-    uvicorn.Server(uvicorn.Config(app, **UVICORN_SETTINGS)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, **UVICORN_SETTINGS, **STACKS[spec.stack])).run(sockets=[sock])
 
 
 @dataclass
@@ -472,6 +473,7 @@ class Options:
     warmup: int
     database_url: str | None
     gc_freeze: bool
+    stack: str
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
@@ -483,6 +485,12 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--database-url", help="also measure over PostgreSQL (a fresh schema, dropped after)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1,000 requests in one round")
     parser.add_argument(
+        "--stack",
+        choices=sorted(STACKS),
+        default="uvloop",
+        help="server stack of every target: uvloop+httptools (production, default) or asyncio+h11",
+    )
+    parser.add_argument(
         "--gc-freeze",
         action="store_true",
         help="what-if: gc.freeze() in every server after start-up (not what the product does today)",
@@ -492,25 +500,30 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     if requests < rounds or args.concurrency < 1 or rounds < 1:
         parser.error("need --requests >= --rounds >= 1 and --concurrency >= 1")
     warmup = min(2_000, requests // 5)
-    return Options(requests, args.concurrency, rounds, warmup, args.database_url, args.gc_freeze)
+    return Options(requests, args.concurrency, rounds, warmup, args.database_url, args.gc_freeze, args.stack)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     with ExitStack() as stack:
-        freeze = options.gc_freeze
-        specs = [ServerSpec("baseline", "baseline", gc_freeze=freeze)]
+        freeze, server_stack = options.gc_freeze, options.stack
+        specs = [ServerSpec("baseline", "baseline", gc_freeze=freeze, stack=server_stack)]
         sqlite_url = stack.enter_context(sqlite_database())
-        specs.append(ServerSpec("salesmeet-sqlite", "salesmeet", sqlite_url, gc_freeze=freeze))
+        specs.append(
+            ServerSpec("salesmeet-sqlite", "salesmeet", sqlite_url, gc_freeze=freeze, stack=server_stack)
+        )
         if options.database_url:
             url = stack.enter_context(postgres_schema(options.database_url))
-            specs.append(ServerSpec("salesmeet-postgres", "salesmeet", url, gc_freeze=freeze))
+            specs.append(
+                ServerSpec("salesmeet-postgres", "salesmeet", url, gc_freeze=freeze, stack=server_stack)
+            )
         targets = [start_target(spec) for spec in specs]
         try:
             print(
                 f"{options.requests} signed deliveries per target in {options.rounds} interleaved round(s), "
                 f"concurrency {options.concurrency}, {options.warmup} warm-up requests each; "
-                f"uvicorn {uvicorn.__version__} (h11, asyncio), 1 process per target, "
+                f"uvicorn {uvicorn.__version__} ({', '.join(STACKS[options.stack].values())}), "
+                "1 process per target, "
                 f"Python {sys.version.split()[0]}"
                 + ("; what-if: gc.freeze() after start-up in every server" if freeze else "")
             )

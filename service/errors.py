@@ -13,7 +13,8 @@ class AppError(Exception):
     def __init__(self, message: str, *, details: Sequence[Mapping[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.details = list(details or [])
+        # Every detail says what is wrong in words too (the error's message, unless it has its own).
+        self.details = [{"message": message, **detail} for detail in details or []]
 
 
 class NotFound(AppError):

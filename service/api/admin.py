@@ -9,10 +9,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from service.api.deps import AdminCaller, ServicesDep
+from service.api.error_docs import error_responses
 from service.domain.meeting import ProviderName
 from service.storage import provider_status_repo, subscriptions_repo
 
-router = APIRouter(prefix="/v1/admin", tags=["admin"])
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=error_responses(401, 403, 503))
 
 
 class SubscriptionOut(BaseModel):

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
 from service.api.deps import CrmCaller, ReaderCaller, ServicesDep
+from service.api.error_docs import V1_ERRORS
 from service.api.schemas import (
     AttendanceOut,
     MeetingCreate,
@@ -35,7 +36,7 @@ from service.storage import meetings_repo
 from service.usecases.record_attendance import compute_meeting_attendance
 from service.usecases.schedule_meeting import AttendeeInput, MeetingChanges, MeetingInput
 
-router = APIRouter(prefix="/v1/meetings", tags=["meetings"])
+router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=V1_ERRORS)
 
 
 def _meeting_id(meeting_id: str) -> str:
