@@ -1,11 +1,46 @@
-"""Microsoft Teams as a plugin. Its config section is validated already; its adapter comes next,
-so the service refuses to start with it enabled (`build` is None)."""
+"""Microsoft Teams as a plugin: the config section, the two secrets, the Graph adapter, the
+webhook endpoint, the call record resolver and the callRecords subscription."""
 
 from __future__ import annotations
 
-from integrations.plugin import ProviderPlugin, SecretSpec
+from datetime import timedelta
+
+from integrations.plugin import ProviderContext, ProviderParts, ProviderPlugin, SecretSpec
+from integrations.teams.adapter import TeamsProvider
 from integrations.teams.config import TeamsConfig
+from integrations.teams.resolver import CallRecordResolver
+from integrations.teams.sandbox import start_teams_sandbox
+from integrations.teams.subscriptions import TeamsSubscriptions
+from integrations.teams.webhook_check import PATH, teams_endpoint
 from service.domain.meeting import ProviderName
+
+# Graph refuses a longer clientState.
+MAX_CLIENT_STATE_CHARS = 128
+
+
+def build_teams(context: ProviderContext[TeamsConfig]) -> ProviderParts:
+    section = context.section
+    client_state = context.secret("teams_client_state")
+    if not 0 < len(client_state) <= MAX_CLIENT_STATE_CHARS:
+        raise ValueError(
+            f"SALESMEET_TEAMS_CLIENT_STATE must be 1 to {MAX_CLIENT_STATE_CHARS} characters (Graph's limit)"
+        )
+    adapter = TeamsProvider(section, context.secret("teams_client_secret"))
+    subscriptions = TeamsSubscriptions(
+        adapter.api,
+        notification_url=context.url_for(PATH),
+        client_state=client_state,
+        lifetime=timedelta(minutes=section.subscription_lifetime_minutes),
+        renew_before=timedelta(minutes=section.subscription_renew_before_minutes),
+        clock=context.clock,
+    )
+    return ProviderParts(
+        adapter=adapter,
+        webhooks=(teams_endpoint((client_state,)),),
+        resolver=CallRecordResolver(adapter, subscriptions),
+        subscriptions=subscriptions,
+    )
+
 
 PLUGIN: ProviderPlugin[TeamsConfig] = ProviderPlugin(
     name=ProviderName.TEAMS,
@@ -14,4 +49,6 @@ PLUGIN: ProviderPlugin[TeamsConfig] = ProviderPlugin(
         SecretSpec("teams_client_secret"),
         SecretSpec("teams_client_state", yaml_keys=("client_state",)),
     ),
+    build=build_teams,
+    start_sandbox=start_teams_sandbox,
 )

@@ -7,6 +7,7 @@ provider that lands runs the same contract as the others.
 
 from __future__ import annotations
 
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -14,6 +15,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from integrations.base import MeetingProvider, MeetingRequest
+from integrations.sandbox import teams as teams_sandbox
 from integrations.sandbox.server import serve_in_thread
 from integrations.sandbox.zoom import (
     End,
@@ -27,6 +29,8 @@ from integrations.sandbox.zoom import (
     create_zoom_emulator,
     emulator_state,
 )
+from integrations.teams.adapter import TeamsProvider
+from integrations.teams.config import TeamsConfig
 from integrations.zoom.adapter import ZoomProvider
 from integrations.zoom.config import ZoomConfig
 from service.domain.meeting import Person, ProviderName
@@ -168,6 +172,99 @@ def zoom_harness() -> Iterator[ProviderHarness]:
         harness.stop()
 
 
+class TeamsHarness(ProviderHarness):
+    name = ProviderName.TEAMS
+    idempotent_create = True  # createOrGet keyed by externalId
+
+    def __init__(self) -> None:
+        self._organizer = teams_sandbox.EntraUser(ORGANIZER, "a11ce000-0000-4000-8000-000000000001", "Alice")
+        self._config = teams_sandbox.TeamsEmulatorConfig(users=(self._organizer,), page_size=3)
+        self._certificates = teams_sandbox.generate_sandbox_certificates()
+        app = teams_sandbox.create_teams_emulator(self._config)
+        self.state = teams_sandbox.emulator_state(app)
+        self._server = serve_in_thread(app, ssl=self._certificates.server)
+        self._adapters: list[TeamsProvider] = []
+
+    def stop(self) -> None:
+        for adapter in self._adapters:
+            adapter.close()
+        self._server.stop()
+        shutil.rmtree(self._certificates.ca_file.parent, ignore_errors=True)
+
+    def adapter(self, *, wrong_secret: bool = False) -> MeetingProvider:
+        section = TeamsConfig(
+            enabled=True,
+            tenant_id=self._config.tenant_id,
+            client_id=self._config.client_id,
+            authority_url=self._server.url,
+            graph_base_url=f"{self._server.url}/v1.0",
+            ca_bundle=self._certificates.ca_file,
+            timeout_seconds=5,
+            retry_base_delay_seconds=0,
+            max_retry_wait_seconds=0.01,
+        )
+        secret = "not-the-secret" if wrong_secret else self._config.client_secret
+        adapter = TeamsProvider(section, secret, sleep=lambda _seconds: None)
+        self._adapters.append(adapter)
+        return adapter
+
+    def meetings_held(self) -> int:
+        return len(self.state.meetings)
+
+    def title_held(self, provider_meeting_id: str) -> str | None:
+        meeting = self.state.meeting(provider_meeting_id.partition(":")[2])
+        return meeting.subject if meeting is not None else None
+
+    def play(self, provider_meeting_id: str, participants: int) -> dict[str, int]:
+        kind = teams_sandbox.PersonKind.EXTERNAL_USER
+        people = [
+            teams_sandbox.ScriptPerson(
+                f"Person {i}",
+                kind,
+                f"p{i}@customer.example",
+                f"{i:08d}-0000-4000-8000-0000000000c0",
+                "c0570000",
+            )
+            for i in range(participants)
+        ]
+        script: list[teams_sandbox.Step] = [
+            teams_sandbox.Start(START),
+            *(teams_sandbox.Join(START + timedelta(minutes=i), p) for i, p in enumerate(people)),
+            *(teams_sandbox.Leave(START + timedelta(minutes=20 + i), p) for i, p in enumerate(people)),
+            teams_sandbox.End(START + timedelta(minutes=40)),
+        ]
+        teams_sandbox.MeetingPlayer(self.state).play(provider_meeting_id.partition(":")[2], script)
+        return {person.email or "": 20 * 60 for person in people}
+
+    def fail_next(self, status: int, count: int) -> None:
+        if status == 429:
+            self.state.faults.rate_limit_next(count, retry_after="0")
+        else:
+            self.state.faults.fail_next(count, status)
+
+    def clear_faults(self) -> None:
+        self.state.faults.clear()
+
+    def unknown_meeting_id(self) -> str:
+        return f"{self._organizer.id}:MSoxMjM0KjAqKjE5Om1lZXRpbmdfbm9uZUB0aHJlYWQudjI"
+
+    def rejected_request(self) -> MeetingRequest:
+        return contract_request(title="x" * 256)  # Graph's subject limit is 255
+
+    def unlicensed_organizer(self) -> MeetingRequest:
+        return contract_request(organizer=Person("stranger@acme.example"))
+
+
+@contextmanager
+def teams_harness() -> Iterator[ProviderHarness]:
+    harness = TeamsHarness()
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
 HARNESSES: dict[ProviderName, Callable[[], AbstractContextManager[ProviderHarness]]] = {
     ProviderName.ZOOM: zoom_harness,
+    ProviderName.TEAMS: teams_harness,
 }
