@@ -10,5 +10,7 @@ from service.domain.meeting import ProviderName
 PLUGIN: ProviderPlugin[MeetConfig] = ProviderPlugin(
     name=ProviderName.MEET,
     config_model=MeetConfig,
-    secrets=(SecretSpec("google_service_account_file", yaml_keys=("service_account_key", "service_account_json")),),
+    secrets=(
+        SecretSpec("google_service_account_file", yaml_keys=("service_account_key", "service_account_json")),
+    ),
 )
