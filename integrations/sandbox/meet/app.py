@@ -187,6 +187,8 @@ def _check_assertion(
 def _add_certs_route(app: FastAPI, state: MeetEmulatorState) -> None:
     @app.get("/oauth2/v1/certs")
     async def certs() -> JSONResponse:
+        with state.lock:
+            state.certs_requests += 1
         key = state.config.push_signing_key
         return JSONResponse(
             {key.key_id: key.certificate_pem},

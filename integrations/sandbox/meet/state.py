@@ -126,6 +126,7 @@ class MeetEmulatorState:
         self.tokens: dict[str, IssuedToken] = {}
         self.token_requests = 0
         self.refused_token_requests = 0
+        self.certs_requests = 0
         self.api_requests: list[tuple[str, str]] = []
         self.events: dict[tuple[str, str], CalendarEvent] = {}  # (calendar id, event id)
         self.deleted_events: set[tuple[str, str]] = set()
