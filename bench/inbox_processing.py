@@ -20,7 +20,8 @@ from sqlalchemy import create_engine, text
 from integrations.sandbox.zoom import End, Join, Leave, MeetingPlayer, ScriptPerson, Start, ZoomEmulatorConfig
 from integrations.sandbox.zoom.config import ZoomUser
 from integrations.sandbox.zoom.state import ZoomEmulatorState
-from service.bootstrap import decode_zoom_delivery
+from integrations.zoom.webhook import delivery_key
+from integrations.zoom.webhook_check import decode_zoom_delivery
 from service.domain.meeting import CompanyDomains
 from service.logging import configure_logging
 from service.storage import inbox_repo
@@ -28,7 +29,6 @@ from service.storage.database import Database, create_database_engine, upgrade_d
 from service.usecases.provider_registry import ProviderRegistry
 from service.usecases.record_attendance import AttendancePolicy
 from service.worker import Worker
-from integrations.zoom.webhook import delivery_key
 
 HOST = ZoomUser("host@acme.example", "u_host0001", "Hanna", "Host")
 

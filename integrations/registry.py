@@ -13,7 +13,7 @@ from service.domain.meeting import ProviderName
 
 
 class PluginRegistry:
-    """An ordered set of plugins, by name. Immutable and hashable (the config schema is cached per registry)."""
+    """An ordered set of plugins, by name; hashable, as the config schema is cached per registry."""
 
     def __init__(self, plugins: Iterable[ProviderPlugin[Any]]) -> None:
         self._plugins: dict[ProviderName, ProviderPlugin[Any]] = {}
@@ -38,7 +38,8 @@ class PluginRegistry:
         return tuple(self._plugins)
 
     def get(self, name: str) -> ProviderPlugin[Any] | None:
-        return self._plugins.get(name)  # type: ignore[call-overload]
+        # Names are interned: a plain string that names a plugin finds it.
+        return next((plugin for key, plugin in self._plugins.items() if key == name), None)
 
     def secrets(self) -> list[SecretSpec]:
         return [spec for plugin in self for spec in plugin.secrets]

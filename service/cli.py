@@ -1,4 +1,4 @@
-"""`salesmeet`: serve, worker, config check, db upgrade, api-key new, inbox replay."""
+"""`salesmeet`: serve, worker, config check, db upgrade, api-key new, inbox replay, providers."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from typing import Annotated
 import typer
 import uvicorn
 
+from integrations.registry import DEFAULT_PLUGINS
 from service.api.app import create_app
 from service.bootstrap import Runtime, StartupError, build_runtime
-from service.config import AppConfig, ConfigError, ConfigIssue, hash_api_key, load_config
+from service.config.errors import ConfigError, ConfigIssue
+from service.config.loader import load_config
+from service.config.schema import AppConfig, hash_api_key
+from service.config.secrets import MissingSecretError, Settings, missing_secrets, redact_url
 from service.logging import configure_logging
-from service.settings import MissingSecretError, Settings, missing_secrets, redact_url
 from service.storage import inbox_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
 
@@ -112,12 +115,24 @@ def api_key_new(
     typer.echo(f'  - {{name: "{name}", scope: {scope}, hash: "{hash_api_key(key)}"}}')
 
 
+_PROVIDER_NAMES = ", ".join(name.value for name in DEFAULT_PLUGINS.names())
+_REPLAYABLE = ("parked", "done", "all")
+
+
 @inbox_app.command("replay")
 def inbox_replay(
-    provider: Annotated[str | None, typer.Option(help="Only this provider's deliveries.")] = None,
+    provider: Annotated[
+        str | None, typer.Option(help=f"Only this provider's deliveries ({_PROVIDER_NAMES}).")
+    ] = None,
     status: Annotated[str, typer.Option(help="parked (default), done, or all.")] = "parked",
 ) -> None:
     """Queue stored deliveries again; processing is idempotent, so a replay never double counts."""
+    if provider is not None and provider not in DEFAULT_PLUGINS.names():
+        typer.echo(f"--provider must be one of: {_PROVIDER_NAMES}", err=True)
+        raise typer.Exit(2)
+    if status not in _REPLAYABLE:
+        typer.echo("--status must be parked, done or all", err=True)
+        raise typer.Exit(2)
     settings = Settings()
     db = Database(create_database_engine(settings.database_url))
     with db.write() as conn:
@@ -130,13 +145,13 @@ def inbox_replay(
 
 @inbox_app.command("status")
 def inbox_status() -> None:
-    """Deliveries by status (pending, done, parked)."""
+    """Deliveries by status (unresolved, pending, done, parked)."""
     settings = Settings()
     db = Database(create_database_engine(settings.database_url))
     with db.read() as conn:
         counts = inbox_repo.counts_by_status(conn)
     db.dispose()
-    for status in ("pending", "done", "parked"):
+    for status in (inbox_repo.UNRESOLVED, inbox_repo.PENDING, inbox_repo.DONE, inbox_repo.PARKED):
         typer.echo(f"{status}: {counts.get(status, 0)}")
 
 

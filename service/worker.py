@@ -1,4 +1,5 @@
-"""Background work: the webhook inbox, attendance refresh, and periodic jobs (once across replicas)."""
+"""Background work: the webhook inbox (resolve, then apply), attendance refresh, and periodic jobs
+(reconciliation, subscription renewal), each periodic job under its own lease: once across replicas."""
 
 from __future__ import annotations
 
@@ -10,20 +11,21 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
+from integrations.base import SubscriptionManager
+from integrations.plugin import EventDecoder, NotificationResolver
+from service.domain.meeting import ProviderName
 from service.storage import leases, meetings_repo
 from service.storage.database import Database
+from service.usecases.keep_subscriptions import keep_subscriptions
 from service.usecases.provider_registry import ProviderRegistry
 from service.usecases.reconcile_meeting import reconcile_due_meetings
-from service.usecases.record_attendance import (
-    AttendancePolicy,
-    EventDecoder,
-    process_inbox_batch,
-    refresh_dirty_meetings,
-)
+from service.usecases.record_attendance import AttendancePolicy, process_inbox_batch, refresh_dirty_meetings
+from service.usecases.resolve_deliveries import resolve_inbox_batch
 
 log = structlog.get_logger("salesmeet.worker")
 
 RECONCILE_JOB = "reconcile"
+SUBSCRIPTIONS_JOB = "subscriptions"
 # A meeting whose end was never announced is reconciled this long after its planned end.
 UNANNOUNCED_END_GRACE = timedelta(hours=1)
 
@@ -36,27 +38,43 @@ class Worker:
         decoders: Mapping[str, EventDecoder],
         policy: AttendancePolicy,
         *,
+        resolvers: Mapping[str, NotificationResolver] | None = None,
+        subscriptions: Mapping[ProviderName, SubscriptionManager] | None = None,
         batch_size: int = 100,
         poll_interval: float = 0.5,
         reconcile_interval: float = 300.0,
+        subscription_interval: float = 300.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._db = db
         self._providers = providers
         self._decoders = decoders
+        self._resolvers = dict(resolvers or {})
+        self._subscriptions = dict(subscriptions or {})
         self._policy = policy
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._reconcile_interval = timedelta(seconds=reconcile_interval)
         self._clock = clock
         self._owner = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._subscription_interval = timedelta(seconds=subscription_interval)
         self._next_reconcile = datetime.min.replace(tzinfo=UTC)
+        self._next_subscriptions = datetime.min.replace(tzinfo=UTC)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def drain(self) -> int:
-        """Process everything due now (inbox, then attendance); returns the deliveries handled."""
+        """Process everything due now (resolve, apply, then attendance); returns the deliveries handled."""
         handled = 0
+        if self._resolvers:
+            while (
+                n := resolve_inbox_batch(
+                    self._db, self._resolvers, self._policy, self._clock(), self._batch_size
+                )
+            ) > 0:
+                handled += n
+                if n < self._batch_size:
+                    break
         while True:
             n = process_inbox_batch(self._db, self._decoders, self._policy, self._clock(), self._batch_size)
             handled += n
@@ -69,6 +87,22 @@ class Worker:
         return handled
 
     def run_periodic(self, *, force: bool = False) -> None:
+        self._renew_subscriptions(force=force)
+        self._reconcile(force=force)
+
+    def _renew_subscriptions(self, *, force: bool) -> None:
+        now = self._clock()
+        if not self._subscriptions or (not force and now < self._next_subscriptions):
+            return
+        self._next_subscriptions = now + self._subscription_interval
+        with self._db.write() as conn:
+            if not leases.try_acquire(
+                conn, SUBSCRIPTIONS_JOB, self._owner, now, self._subscription_interval * 2
+            ):
+                return
+        keep_subscriptions(self._db, self._subscriptions, now)
+
+    def _reconcile(self, *, force: bool) -> None:
         now = self._clock()
         if not force and now < self._next_reconcile:
             return

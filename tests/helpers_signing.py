@@ -25,8 +25,8 @@ from integrations.sandbox.zoom import (
     zoom_signature,
 )
 from integrations.sandbox.zoom.player import Step
-from service.storage.inbox_repo import Delivery
 from integrations.zoom.webhook import delivery_key
+from service.storage.inbox_repo import Delivery
 
 SANDBOX_SECRET = ZoomEmulatorConfig().webhook_secret_token
 HOST = ZoomUser("host@acme.example", "u_host0001", "Hanna", "Host")

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 
 from integrations.sandbox.server import serve_in_thread
-from integrations.sandbox.zoom.app import emulator_state
 from integrations.sandbox.zoom.state import ZoomEmulatorState
 from service.api.app import create_app
 from service.bootstrap import Runtime, build_runtime
-from service.config import parse_config
-from service.settings import Settings
+from service.config.loader import parse_config
+from service.config.secrets import Settings
+from service.domain.meeting import ProviderName
 from service.storage.database import upgrade_database
 
 CRM_KEY = "test-crm-key"
@@ -61,8 +61,9 @@ class RunningService:
 
     @property
     def zoom(self) -> ZoomEmulatorState:
-        assert self.runtime.zoom is not None and self.runtime.zoom.emulator_app is not None
-        return emulator_state(self.runtime.zoom.emulator_app)
+        state = self.runtime.sandbox_handle(ProviderName.ZOOM)
+        assert isinstance(state, ZoomEmulatorState)
+        return state
 
 
 @contextmanager

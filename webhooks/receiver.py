@@ -185,6 +185,8 @@ def webhook_router(
         receiver = WebhookReceiver(provider, endpoint, inbox, budget=shared)
         # An ASGI app as the endpoint makes Starlette call it as is, without request_response().
         router.routes.append(
-            Route(endpoint.path, receiver, methods=["POST"], name=f"receive_{provider}", include_in_schema=False)
+            Route(
+                endpoint.path, receiver, methods=["POST"], name=f"receive_{provider}", include_in_schema=False
+            )
         )
     return router

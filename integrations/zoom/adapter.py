@@ -21,8 +21,8 @@ from integrations.base import (
 )
 from integrations.zoom import mapping
 from integrations.zoom.client import ZoomApi, ZoomApp, ZoomCall
-from integrations.zoom.errors import ZOOM
 from integrations.zoom.config import ZoomConfig
+from integrations.zoom.errors import ZOOM
 from service.domain.meeting import ProviderName
 
 # A participants report longer than this many pages means a paging loop, not a meeting.
@@ -63,7 +63,9 @@ class ZoomProvider:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
-        self._api = ZoomApi(settings, ZoomApp.of(settings, client_secret), sleep=sleep, monotonic=monotonic, now=now)
+        self._api = ZoomApi(
+            settings, ZoomApp.of(settings, client_secret), sleep=sleep, monotonic=monotonic, now=now
+        )
 
     def _meeting(self, meeting_id: str) -> ProviderMeeting:
         response = self._api.call(lambda zc: zc.meeting.get(id=meeting_id), idempotent=True)

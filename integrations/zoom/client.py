@@ -22,8 +22,8 @@ import requests
 from zoomus import ZoomClient
 
 from integrations.base import ProviderAuthError, ProviderError, ProviderRateLimited, ProviderUnavailable
-from integrations.zoom.errors import ZOOM, error_from_response, zoom_error_body
 from integrations.zoom.config import ZoomConfig
+from integrations.zoom.errors import ZOOM, error_from_response, zoom_error_body
 
 REFRESH_MARGIN_SECONDS = 60.0
 _DEFAULT_EXPIRES_IN = 3600.0

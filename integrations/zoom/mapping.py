@@ -9,8 +9,8 @@ from typing import Any
 from urllib.parse import quote
 
 from integrations.base import AttendanceReport, MeetingRequest, ProviderMeeting, ReportedSession
-from integrations.zoom.identity import participant_id
 from integrations.zoom.config import ZoomConfig
+from integrations.zoom.identity import participant_id
 from service.domain.meeting import require_utc
 
 SCHEDULED_MEETING = 2

@@ -3,25 +3,49 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 import anyio.to_thread
 from fastapi import FastAPI
 
+from integrations.plugin import WebhookEndpoint
 from service.api import admin, health, meetings
-from service.api.auth import ApiKeyMiddleware
+from service.api.auth import ApiKeyMiddleware, ApiKeyring
 from service.api.body_limit import BodySizeLimit
 from service.api.errors import install_error_handlers
-from service.bootstrap import Runtime
-from webhooks.zoom_receiver import zoom_webhook_router
+from service.usecases.services import Services
+from webhooks.inbox import InboxWriter
+from webhooks.receiver import webhook_router
 
 MAX_BODY_BYTES = 1024 * 1024
 # Provider calls block a thread each; meeting creation is bounded by the providers, not by us.
 THREADPOOL_SIZE = 100
 
 
-def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
+class BackgroundWorker(Protocol):
+    def start_in_thread(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class AppRuntime(Protocol):
+    """What the app runs on (the composition root's `Runtime`), without importing it."""
+
+    @property
+    def services(self) -> Services: ...
+
+    @property
+    def inbox(self) -> InboxWriter: ...
+
+    @property
+    def worker(self) -> BackgroundWorker: ...
+
+    def webhook_endpoints(self) -> Sequence[tuple[str, WebhookEndpoint]]: ...
+
+
+def create_app(runtime: AppRuntime, *, run_worker: bool = False) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = THREADPOOL_SIZE
@@ -48,18 +72,13 @@ def create_app(runtime: Runtime, *, run_worker: bool = False) -> FastAPI:
     app.state.services = runtime.services
     install_error_handlers(app)
     # Webhooks first: routes are matched in order, and a join storm is the hot path.
-    if runtime.zoom is not None:
-        app.include_router(
-            zoom_webhook_router(
-                runtime.inbox,
-                runtime.zoom.webhook_secret_tokens,
-                tolerance_seconds=runtime.zoom.tolerance_seconds,
-            )
-        )
+    app.include_router(webhook_router(runtime.webhook_endpoints(), runtime.inbox))
     app.include_router(meetings.router)
     app.include_router(admin.router)
     app.include_router(health.router)
     # The last added runs first: keys are checked before anything, even a body's size, is looked at.
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(ApiKeyMiddleware, keyring=runtime.services.keyring)
+    config = runtime.services.config
+    keyring = ApiKeyring((k.name, k.scope.value, k.hash) for k in config.api_keys)
+    app.add_middleware(ApiKeyMiddleware, keyring=keyring)
     return app

@@ -3,29 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from service.api.auth import ApiKeyring, Caller, Scope, require_scope
-from service.config import AppConfig
-from service.storage.database import Database
-from service.usecases.provider_registry import ProviderRegistry
-from service.usecases.record_attendance import AttendancePolicy
-from service.usecases.schedule_meeting import MeetingScheduler
-
-
-@dataclass
-class Services:
-    config: AppConfig
-    db: Database
-    scheduler: MeetingScheduler
-    providers: ProviderRegistry
-    keyring: ApiKeyring
-    attendance_policy: AttendancePolicy
-    clock: Callable[[], datetime]
+from service.api.auth import Caller, Scope, require_scope
+from service.usecases.services import Services
 
 
 def services(request: Request) -> Services:

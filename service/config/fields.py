@@ -16,7 +16,6 @@ from pydantic_core import PydanticCustomError
 from service.domain.meeting import InvalidTimezone, parse_timezone
 
 
-
 def config_error(kind: str, message: str, **context: str) -> PydanticCustomError:
     return PydanticCustomError(kind, message, context or None)
 
@@ -28,7 +27,9 @@ _BARE_HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 _PUBSUB_TOPIC = re.compile(r"projects/[^/\s]+/topics/[^/\s]+")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 # Query parameters that carry credentials (`?client_secret=`, `?access_token=`, `?sig=`, `?apikey=`).
-_SECRET_QUERY_NAME = re.compile(r"secret|token|password|passwd|apikey|api_key|^key$|^sig$|signature|credential", re.I)
+_SECRET_QUERY_NAME = re.compile(
+    r"secret|token|password|passwd|apikey|api_key|^key$|^sig$|signature|credential", re.I
+)
 
 
 def _email(value: str) -> str:
@@ -91,7 +92,9 @@ def _api_key_hash(value: str) -> str:
     if _SHA256_KEY_HASH.fullmatch(value):
         return value
     if _BARE_HEX_DIGEST.fullmatch(value.strip()):
-        raise config_error("api_key_hash", "missing the 'sha256:' prefix; write it as 'sha256:<64 lowercase hex>'")
+        raise config_error(
+            "api_key_hash", "missing the 'sha256:' prefix; write it as 'sha256:<64 lowercase hex>'"
+        )
     if value.startswith("sha256:"):
         raise config_error("api_key_hash", "must be 'sha256:' followed by 64 lowercase hex digits")
     raise config_error(

@@ -254,13 +254,18 @@ _SECRET_KEYS = frozenset(
         "access_token",
         "refresh_token",
         "api_secret",
+        "api_key",
+        "apikey",
     }
 )
 
 
-def _looks_secret(key: str) -> bool:
+def _looks_secret(key: str, registry: PluginRegistry) -> bool:
+    """A key named like a secret, or like one a plugin declares (its own name or its YAML aliases)."""
     key = key.lower()
-    return key in _SECRET_KEYS or key.endswith(("_secret", "_password", "_private_key"))
+    if key in _SECRET_KEYS or key.endswith(("_secret", "_password", "_private_key")):
+        return True
+    return any(key == spec.name or key in spec.yaml_keys for spec in registry.secrets())
 
 
 def _secret_env_var(loc: Loc, registry: PluginRegistry) -> str | None:
@@ -284,7 +289,7 @@ def _remove_secrets(node: object, loc: Loc, registry: PluginRegistry) -> list[tu
     if isinstance(node, dict):
         for key in list(node):
             child = (*loc, str(key))
-            if isinstance(key, str) and _looks_secret(key):
+            if isinstance(key, str) and _looks_secret(key, registry):
                 del node[key]
                 env_var = _secret_env_var(child, registry)
                 where = f"set {env_var}" if env_var else "set it in the environment (SALESMEET_...)"

@@ -181,9 +181,7 @@ class AppConfig(Section):
 @functools.cache
 def config_model(registry: PluginRegistry = DEFAULT_PLUGINS) -> type[AppConfig]:
     """The schema for a set of plugins: `providers.<name>` is each plugin's own section model."""
-    fields: dict[str, Any] = {
-        plugin.name.value: (plugin.config_model | None, None) for plugin in registry
-    }
+    fields: dict[str, Any] = {plugin.name.value: (plugin.config_model | None, None) for plugin in registry}
     providers = create_model("ProvidersConfig", __base__=ProvidersConfig, **fields)
     model = create_model(
         "AppConfig", __base__=AppConfig, providers=(providers, Field(default_factory=providers))

@@ -21,7 +21,7 @@ from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import PrivateAttr, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from integrations.registry import DEFAULT_PLUGINS, PluginRegistry
 from service.config.errors import ConfigIssue
@@ -72,15 +72,26 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
         return level
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Checked here, before validation: a missing secrets mount must stop the start-up, not
+        leave every secret unset."""
+        secrets_dir = os.environ.get(SECRETS_DIR_ENV, "").strip()
+        if secrets_dir and not Path(secrets_dir).expanduser().is_dir():
+            raise SettingsError(f"{SECRETS_DIR_ENV}={secrets_dir!r} is not a directory")
+        return (init_settings, env_settings, dotenv_settings)
+
     def model_post_init(self, context: object, /) -> None:
         self._environment = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
         secrets_dir = self._environment.get(SECRETS_DIR_ENV, "").strip()
-        if secrets_dir:
-            directory = Path(secrets_dir).expanduser()
-            if not directory.is_dir():
-                # A missing secrets mount must stop the start-up, not leave every secret unset.
-                raise SettingsError(f"{SECRETS_DIR_ENV}={secrets_dir!r} is not a directory")
-            self._secrets_dir = directory
+        self._secrets_dir = Path(secrets_dir).expanduser() if secrets_dir else None
 
     def with_secrets(self, secrets: Mapping[str, str]) -> Settings:
         """A copy whose named secrets are these values (tools and benchmarks that set them in code)."""

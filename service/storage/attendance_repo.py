@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from service.domain.reports import AttendanceReport, ReportedSession
 from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
 from service.domain.meeting import Classification, ProviderName
+from service.domain.reports import AttendanceReport, ReportedSession
 from service.storage.tables import attendance_events, participant_attendance, reported_sessions
 
 PARTICIPANT_EVENTS = (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)

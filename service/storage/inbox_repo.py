@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -141,14 +140,14 @@ def claim_unresolved(conn: Connection, now: datetime, limit: int) -> list[Stored
     ]
 
 
-def store_resolved(conn: Connection, delivery_id: int, events: Sequence[AttendanceEvent], now: datetime) -> None:
+def store_resolved(
+    conn: Connection, delivery_id: int, events: Sequence[AttendanceEvent], now: datetime
+) -> None:
     """The resolver's events are kept with the delivery, which is then ready to apply."""
     conn.execute(
         update(webhook_deliveries)
         .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == UNRESOLVED)
-        .values(
-            resolved_events=events_to_json(events), status=PENDING, next_attempt_at=now, last_error=None
-        )
+        .values(resolved_events=events_to_json(events), status=PENDING, next_attempt_at=now, last_error=None)
     )
 
 
@@ -179,9 +178,7 @@ def requeue(conn: Connection, *, provider: str | None, status: str | None, now: 
     A delivery that names resources and was never resolved goes back to its resolver.
     """
     c = webhook_deliveries.c
-    back_to = case(
-        (and_(c.needs_resolution, c.resolved_events.is_(None)), UNRESOLVED), else_=PENDING
-    )
+    back_to = case((and_(c.needs_resolution, c.resolved_events.is_(None)), UNRESOLVED), else_=PENDING)
     stmt = update(webhook_deliveries).values(status=back_to, next_attempt_at=now, attempts=0)
     if provider is not None:
         stmt = stmt.where(c.provider == provider)

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, RowMapping, and_, delete, insert, or_, select, update
@@ -30,6 +31,9 @@ from service.storage.tables import meeting_attendees, meetings
 
 # A row holds the CRM's reference while its provider meeting is being made; never shown to callers.
 CREATING = "creating"
+# Column widths (tables.py); values are bounded here, so callers never need to know them.
+TITLE_LENGTH = 300
+EMAIL_LENGTH = 320
 
 
 class ExternalRefTaken(Exception):
@@ -192,9 +196,44 @@ def take_change_lease(conn: Connection, meeting_id: str, owner: str, now: dateti
     return bool(result.rowcount == 1)
 
 
-def apply_change(conn: Connection, meeting_id: str, owner: str, values: Mapping[str, Any]) -> bool:
-    """Write a change made on the provider, only while `owner` still holds the lease and the meeting
-    is still scheduled; False otherwise (the lease ran out, or the meeting started meanwhile)."""
+def apply_schedule(
+    conn: Connection,
+    meeting_id: str,
+    owner: str,
+    updated: Meeting,
+    *,
+    join_url: str | None,
+    start_url: str | None,
+    now: datetime,
+) -> bool:
+    """Record a change made on the provider (title, kind, schedule, links), only while `owner` still
+    holds the lease and the meeting is still scheduled; False otherwise (the lease ran out, or the
+    meeting started meanwhile)."""
+    return _while_leased(
+        conn,
+        meeting_id,
+        owner,
+        title=updated.title[:TITLE_LENGTH],
+        agenda=updated.agenda,
+        kind=updated.kind.value,
+        kind_derived=updated.kind_derived,
+        start_at=updated.schedule.start,
+        end_at=updated.schedule.end,
+        duration_minutes=updated.schedule.duration_minutes,
+        timezone=updated.schedule.timezone,
+        join_url=join_url,
+        start_url=start_url,
+        attendance_dirty=True,
+        updated_at=now,
+    )
+
+
+def apply_cancellation(conn: Connection, meeting_id: str, owner: str, now: datetime) -> bool:
+    """Record a cancellation done on the provider, under the same conditions as `apply_schedule`."""
+    return _while_leased(conn, meeting_id, owner, status=MeetingStatus.CANCELLED.value, updated_at=now)
+
+
+def _while_leased(conn: Connection, meeting_id: str, owner: str, **values: Any) -> bool:
     c = meetings.c
     result = conn.execute(
         update(meetings)
@@ -302,10 +341,6 @@ def list_meetings(
     return items, next_key
 
 
-def update_meeting_fields(conn: Connection, meeting_id: str, values: Mapping[str, Any]) -> None:
-    conn.execute(update(meetings).where(meetings.c.id == meeting_id).values(**values))
-
-
 def _load_attendees(conn: Connection, meeting_ids: Sequence[str]) -> dict[str, tuple[Attendee, ...]]:
     if not meeting_ids:
         return {}
@@ -384,7 +419,7 @@ def insert_discovered(
                 insert(meetings).values(
                     id=meeting_id,
                     origin=MeetingOrigin.PROVIDER.value,
-                    title=title[:300],
+                    title=title[:TITLE_LENGTH],
                     kind=MeetingKind.INTERNAL.value,
                     kind_derived=True,
                     start_at=start,
@@ -444,14 +479,146 @@ def dirty_meeting_ids(conn: Connection, limit: int) -> list[str]:
     )
 
 
-def reconcile_state(conn: Connection, meeting_id: str) -> RowMapping | None:
+@dataclass(frozen=True)
+class ReconcileState:
+    """Where a meeting stands with its provider's post-meeting report."""
+
+    reported_start: datetime | None
+    reported_end: datetime | None
+    reconcile_after: datetime | None
+    reconcile_attempts: int
+    attendance_dirty: bool
+
+
+def reconcile_state(conn: Connection, meeting_id: str) -> ReconcileState | None:
     c = meetings.c
     row = conn.execute(
         select(
             c.reported_start, c.reported_end, c.reconcile_after, c.reconcile_attempts, c.attendance_dirty
         ).where(c.id == meeting_id)
     ).first()
-    return row._mapping if row else None
+    if row is None:
+        return None
+    return ReconcileState(
+        row.reported_start,
+        row.reported_end,
+        row.reconcile_after,
+        row.reconcile_attempts,
+        row.attendance_dirty,
+    )
+
+
+def mark_reconciled(
+    conn: Connection, meeting_id: str, *, reported_start: datetime | None, reported_end: datetime | None
+) -> None:
+    """The provider's report is now the record's source of sessions."""
+    _update(
+        conn,
+        meeting_id,
+        reported_start=reported_start,
+        reported_end=reported_end,
+        completeness=Completeness.RECONCILED.value,
+        completeness_reason=None,
+        reconcile_after=None,
+    )
+
+
+def record_reconcile_failure(
+    conn: Connection, meeting_id: str, *, attempts: int, retry_at: datetime | None, reason: str
+) -> None:
+    """A report that could not be had: try again at `retry_at`, or, when None, give up and mark the
+    meeting `partial` with the reason (its record is then recomputed without the report)."""
+    if retry_at is not None:
+        _update(conn, meeting_id, reconcile_attempts=attempts, reconcile_after=retry_at)
+        return
+    _update(
+        conn,
+        meeting_id,
+        reconcile_attempts=attempts,
+        completeness=Completeness.PARTIAL.value,
+        completeness_reason=reason[:2000],
+        reconcile_after=None,
+        attendance_dirty=True,
+    )
+
+
+def reopen(conn: Connection, meeting_id: str) -> None:
+    """A reconciled meeting that started again: live until it is reconciled once more."""
+    _update(
+        conn, meeting_id, completeness=Completeness.LIVE.value, completeness_reason=None, reconcile_after=None
+    )
+
+
+def clear_dirty(conn: Connection, meeting_id: str) -> None:
+    _update(conn, meeting_id, attendance_dirty=False)
+
+
+def postpone_refresh(conn: Connection, meeting_id: str, now: datetime) -> None:
+    """Move a meeting whose refresh failed behind the others (it stays dirty)."""
+    _update(conn, meeting_id, updated_at=now)
+
+
+class Unchanged(Enum):
+    """A value left as it is (where None would mean "clear it")."""
+
+    UNCHANGED = "unchanged"
+
+
+UNCHANGED = Unchanged.UNCHANGED
+
+
+@dataclass(frozen=True)
+class DiscoveredShape:
+    """What a meeting seen only in events takes from them (None: not known yet, left as it is)."""
+
+    title: str | None = None
+    organizer_email: str | None = None
+    kind: MeetingKind | None = None
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    duration_minutes: int | None = None
+
+
+def store_refresh(
+    conn: Connection,
+    meeting_id: str,
+    *,
+    actual_start: datetime | None,
+    actual_end: datetime | None,
+    status: MeetingStatus | None,
+    reconcile_after: datetime | Unchanged | None = UNCHANGED,
+    discovered: DiscoveredShape | None = None,
+    now: datetime,
+) -> None:
+    """A recomputed record's meeting-level facts: its span, status, when to reconcile it, and for a
+    meeting seen only in events, its shape. The meeting is no longer dirty."""
+    values: dict[str, Any] = {
+        "actual_start": actual_start,
+        "actual_end": actual_end,
+        "attendance_dirty": False,
+        "updated_at": now,
+    }
+    if status is not None:
+        values["status"] = status.value
+    if not isinstance(reconcile_after, Unchanged):
+        values["reconcile_after"] = reconcile_after
+    if discovered is not None:
+        shape = {
+            "title": discovered.title[:TITLE_LENGTH] if discovered.title else None,
+            "organizer_email": discovered.organizer_email.strip().lower()[:EMAIL_LENGTH]
+            if discovered.organizer_email
+            else None,
+            "kind": discovered.kind.value if discovered.kind else None,
+            "start_at": discovered.start_at,
+            "end_at": discovered.end_at,
+            "duration_minutes": discovered.duration_minutes,
+        }
+        values.update({key: value for key, value in shape.items() if value is not None})
+    _update(conn, meeting_id, **values)
+
+
+def _update(conn: Connection, meeting_id: str, **values: Any) -> None:
+    conn.execute(update(meetings).where(meetings.c.id == meeting_id).values(**values))
 
 
 def due_for_reconciliation(conn: Connection, now: datetime, limit: int) -> list[Meeting]:

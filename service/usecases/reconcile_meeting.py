@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from integrations.base import AttendanceReport, ProviderError, ProviderRateLimited
-from service.domain.meeting import Completeness, Meeting
+from integrations.base import ProviderError, ProviderRateLimited
+from service.domain.meeting import Meeting
+from service.domain.reports import AttendanceReport
 from service.storage import attendance_repo, meetings_repo
 from service.storage.database import Database
 from service.usecases.provider_registry import ProviderRegistry
@@ -55,16 +56,8 @@ def _store_report(
         if not meetings_repo.lock_meeting(conn, meeting_id):
             return
         attendance_repo.replace_reported_sessions(conn, meeting_id, report.sessions)
-        meetings_repo.update_meeting_fields(
-            conn,
-            meeting_id,
-            {
-                "reported_start": report.actual_start,
-                "reported_end": report.actual_end,
-                "completeness": Completeness.RECONCILED.value,
-                "completeness_reason": None,
-                "reconcile_after": None,
-            },
+        meetings_repo.mark_reconciled(
+            conn, meeting_id, reported_start=report.actual_start, reported_end=report.actual_end
         )
         refresh_meeting(conn, meeting_id, policy, now)
 
@@ -72,21 +65,20 @@ def _store_report(
 def _record_failure(db: Database, meeting: Meeting, exc: ProviderError, now: datetime) -> None:
     with db.write() as conn:
         state = meetings_repo.reconcile_state(conn, meeting.id)
-        attempts = (state["reconcile_attempts"] if state else 0) + 1
-        if attempts >= MAX_RECONCILE_ATTEMPTS or not (exc.retryable or exc.code == "provider_not_found"):
-            values: dict[str, object] = {
-                "completeness": Completeness.PARTIAL.value,
-                "completeness_reason": f"no post-meeting report from the provider: {exc.code}: {exc.message}",
-                "reconcile_after": None,
-                "attendance_dirty": True,
-            }
-        else:
+        attempts = (state.reconcile_attempts if state else 0) + 1
+        retry_at: datetime | None = None
+        if attempts < MAX_RECONCILE_ATTEMPTS and (exc.retryable or exc.code == "provider_not_found"):
             wait = (
                 exc.retry_after
                 if isinstance(exc, ProviderRateLimited) and exc.retry_after
                 else 60 * 2**attempts
             )
-            values = {"reconcile_after": now + timedelta(seconds=min(wait, 6 * 3600))}
-        values["reconcile_attempts"] = attempts
-        meetings_repo.update_meeting_fields(conn, meeting.id, values)
+            retry_at = now + timedelta(seconds=min(wait, 6 * 3600))
+        meetings_repo.record_reconcile_failure(
+            conn,
+            meeting.id,
+            attempts=attempts,
+            retry_at=retry_at,
+            reason=f"no post-meeting report from the provider: {exc.code}: {exc.message}",
+        )
     log.warning("reconcile.failed", meeting_id=meeting.id, attempts=attempts, error=exc.code)

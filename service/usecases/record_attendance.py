@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 import structlog
 from sqlalchemy import Connection
 
+from integrations.plugin import EventDecoder
 from service.domain.attendance import AttendanceRecord, Invitee, compute_attendance
-from service.domain.reports import AttendanceReport
 from service.domain.events import AttendanceEvent, EventType, UndecodableDelivery
 from service.domain.meeting import (
     Classification,
@@ -31,13 +30,12 @@ from service.domain.meeting import (
     MeetingStatus,
     ProviderName,
 )
+from service.domain.reports import AttendanceReport
 from service.storage import attendance_repo, inbox_repo, meetings_repo
 from service.storage.database import Database
 from service.storage.inbox_repo import StoredDelivery
 
 log = structlog.get_logger("salesmeet.attendance")
-
-EventDecoder = Callable[[bytes], list[AttendanceEvent]]
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,13 @@ class AttendancePolicy:
     company: CompanyDomains
     min_attendance_seconds: int
     timezone: str
-    reconcile_delay: timedelta
+    # How long after a meeting's end its report is asked for; per provider, else the default.
+    reconcile_delay: timedelta = timedelta(seconds=120)
     max_attempts: int = 8
+    reconcile_delays: Mapping[ProviderName, timedelta] = field(default_factory=dict)
+
+    def reconcile_delay_for(self, provider: ProviderName) -> timedelta:
+        return self.reconcile_delays.get(provider, self.reconcile_delay)
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -65,10 +68,7 @@ def process_inbox_batch(
         decoded: list[tuple[StoredDelivery, list[AttendanceEvent]]] = []
         for delivery in batch:
             try:
-                decoder = decoders.get(delivery.provider)
-                if decoder is None:
-                    raise UndecodableDelivery(f"no decoder for provider {delivery.provider!r}")
-                decoded.append((delivery, decoder(delivery.body)))
+                decoded.append((delivery, _events_of(delivery, decoders)))
             except Exception as exc:
                 _record_failure(conn, delivery, exc, policy, now)
         stored = _store_events(conn, decoded, policy, now)
@@ -101,6 +101,16 @@ def process_inbox_batch(
         last_id=batch[-1].id,
     )
     return len(batch)
+
+
+def _events_of(delivery: StoredDelivery, decoders: Mapping[str, EventDecoder]) -> list[AttendanceEvent]:
+    """The events a delivery means: those its resolver stored, or those it carries itself."""
+    if delivery.resolved_events is not None:
+        return delivery.resolved_events
+    decoder = decoders.get(delivery.provider)
+    if decoder is None:
+        raise UndecodableDelivery(f"no decoder for provider {delivery.provider!r}")
+    return decoder(delivery.body)
 
 
 def _store_events(
@@ -185,7 +195,7 @@ def refresh_dirty_meetings(db: Database, policy: AttendancePolicy, now: datetime
         except Exception as exc:
             log.error("attendance.refresh_failed", meeting_id=meeting_id, error=repr(exc), exc_info=exc)
             with db.write() as conn:
-                meetings_repo.update_meeting_fields(conn, meeting_id, {"updated_at": now})
+                meetings_repo.postpone_refresh(conn, meeting_id, now)
     return refreshed
 
 
@@ -202,7 +212,7 @@ def compute_meeting_attendance(
         state = meetings_repo.reconcile_state(conn, meeting.id)
         assert state is not None
         reported = attendance_repo.load_reported(
-            conn, meeting.id, reported_start=state["reported_start"], reported_end=state["reported_end"]
+            conn, meeting.id, reported_start=state.reported_start, reported_end=state.reported_end
         )
     elif meeting.completeness is Completeness.PARTIAL:
         # The meeting is over but its report could not be had: close it at the last leave we saw
@@ -240,14 +250,14 @@ def refresh_meeting(
     """Recompute and store one meeting's record and status; False when there was nothing to do."""
     if not meetings_repo.lock_meeting(conn, meeting_id):
         return False
-    found = meetings_repo.reconcile_state(conn, meeting_id)
-    if found is None or (only_if_dirty and not found["attendance_dirty"]):
+    state = meetings_repo.reconcile_state(conn, meeting_id)
+    if state is None or (only_if_dirty and not state.attendance_dirty):
         return False  # another worker refreshed it while we waited for the lock
-    state: dict[str, Any] = dict(found)
     meeting = meetings_repo.get_meeting(conn, meeting_id)
     if meeting is None or meeting.provider is None or meeting.provider_meeting_id is None:
-        meetings_repo.update_meeting_fields(conn, meeting_id, {"attendance_dirty": False})
+        meetings_repo.clear_dirty(conn, meeting_id)
         return False
+    provider = meeting.provider
     if meeting.origin is MeetingOrigin.PROVIDER:
         scheduled = meetings_repo.find_by_provider_meeting(
             conn, meeting.provider, meeting.provider_meeting_id
@@ -260,79 +270,87 @@ def refresh_meeting(
             meetings_repo.mark_dirty(conn, scheduled, now)
             return True
     record, events = compute_meeting_attendance(conn, meeting, policy, now)
+    reconcile_after = state.reconcile_after
     if meeting.completeness is Completeness.RECONCILED and _outgrew_its_report(record, events, state):
         # The host started the meeting again after its report was taken (an instance still running,
         # or anything said after the report's end): live until the meeting is reconciled again,
         # over every instance.
-        reopened = {
-            "completeness": Completeness.LIVE.value,
-            "completeness_reason": None,
-            "reconcile_after": None,
-        }
-        meetings_repo.update_meeting_fields(conn, meeting_id, reopened)
+        meetings_repo.reopen(conn, meeting_id)
         meeting = replace(meeting, completeness=Completeness.LIVE)
-        state["reconcile_after"] = None
+        reconcile_after = None
         record, events = compute_meeting_attendance(conn, meeting, policy, now)
     attendance_repo.write_participants(conn, meeting_id, record.participants)
-    values: dict[str, object] = {
-        "actual_start": record.actual_start,
-        "actual_end": record.actual_end,
-        "attendance_dirty": False,
-        "updated_at": now,
-    }
+    status: MeetingStatus | None = None
+    next_reconcile: datetime | meetings_repo.Unchanged | None = meetings_repo.UNCHANGED
     if meeting.status not in (MeetingStatus.CANCELLED, MeetingStatus.FAILED):
         ended = record.actual_end is not None
-        values["status"] = (
+        status = (
             MeetingStatus.ENDED
             if ended
             else MeetingStatus.STARTED
             if record.actual_start
             else MeetingStatus.SCHEDULED
-        ).value
+        )
         provider_said_ended = any(e.type is EventType.MEETING_ENDED for e in events)
         if meeting.completeness is Completeness.LIVE:
             if record.actual_end is None and provider_said_ended:
                 # An instance ended but a later one is running (a restart): the report is wanted
                 # once that one has ended, not now.
-                values["reconcile_after"] = None
-            elif record.actual_end is not None and provider_said_ended and state["reconcile_after"] is None:
-                values["reconcile_after"] = record.actual_end + policy.reconcile_delay
-    if meeting.origin is MeetingOrigin.PROVIDER:
-        values.update(_discovered_meeting_shape(record, events, meeting.kind_derived))
-    meetings_repo.update_meeting_fields(conn, meeting_id, values)
+                next_reconcile = None
+            elif record.actual_end is not None and provider_said_ended and reconcile_after is None:
+                next_reconcile = record.actual_end + policy.reconcile_delay_for(provider)
+    discovered = (
+        _discovered_meeting_shape(record, events, meeting.kind_derived)
+        if meeting.origin is MeetingOrigin.PROVIDER
+        else None
+    )
+    meetings_repo.store_refresh(
+        conn,
+        meeting_id,
+        actual_start=record.actual_start,
+        actual_end=record.actual_end,
+        status=status,
+        reconcile_after=next_reconcile,
+        discovered=discovered,
+        now=now,
+    )
     return True
 
 
 def _outgrew_its_report(
-    record: AttendanceRecord, events: Sequence[AttendanceEvent], state: Mapping[str, Any]
+    record: AttendanceRecord, events: Sequence[AttendanceEvent], state: meetings_repo.ReconcileState
 ) -> bool:
-    reported_end = state["reported_end"]
+    reported_end = state.reported_end
     after_report = reported_end is not None and any(e.occurred_at > reported_end for e in events)
     return record.actual_end is None or after_report
 
 
 def _discovered_meeting_shape(
     record: AttendanceRecord, events: Sequence[AttendanceEvent], kind_derived: bool
-) -> dict[str, object]:
+) -> meetings_repo.DiscoveredShape:
     """A meeting nobody scheduled here takes its times from what happened, its kind from who came,
     and its title and host from the earliest event that names them (whatever order they came in)."""
-    values: dict[str, object] = {}
     in_time_order = sorted(events, key=lambda e: (e.occurred_at, e.event_key))
     title = next((e.meeting_title for e in in_time_order if e.meeting_title), None)
-    if title:
-        values["title"] = title[:300]
     host = next((e.host_email for e in in_time_order if e.host_email), None)
-    if host:
-        values["organizer_email"] = host.strip().lower()
+    kind: MeetingKind | None = None
     if kind_derived:
         external = any(p.classification is Classification.EXTERNAL for p in record.participants)
-        values["kind"] = (MeetingKind.CUSTOMER if external else MeetingKind.INTERNAL).value
+        kind = MeetingKind.CUSTOMER if external else MeetingKind.INTERNAL
+    start_at = end_at = None
+    duration: int | None = None
     if record.actual_start is not None:
-        values["start_at"] = record.actual_start
+        start_at = record.actual_start
         if record.actual_end is not None:
-            minutes = max(1, math.ceil((record.actual_end - record.actual_start).total_seconds() / 60))
-            values["duration_minutes"] = minutes
-            values["end_at"] = record.actual_start + timedelta(minutes=minutes)
+            duration = max(1, math.ceil((record.actual_end - record.actual_start).total_seconds() / 60))
+            end_at = record.actual_start + timedelta(minutes=duration)
         else:
-            values["end_at"] = record.actual_start + timedelta(minutes=1)
-    return values
+            end_at = record.actual_start + timedelta(minutes=1)
+    return meetings_repo.DiscoveredShape(
+        title=title,
+        organizer_email=host,
+        kind=kind,
+        start_at=start_at,
+        end_at=end_at,
+        duration_minutes=duration,
+    )

@@ -37,7 +37,7 @@ from service.domain.meeting import (
     minutes_between,
 )
 from service.domain.routing import RoutingTable, choose_provider
-from service.errors import Conflict, InvalidInput, NotFound, ProviderFailed
+from service.errors import Conflict, InvalidInput, NotFound, ProviderFailed, ProviderNotConfigured
 from service.storage import meetings_repo
 from service.storage.database import Database
 from service.usecases.provider_registry import ProviderRegistry
@@ -160,6 +160,18 @@ class MeetingScheduler:
                 attendee_emails=[a.email for a in attendees],
             )
         )
+        if data.provider is not None and not self._providers.has(data.provider):
+            raise ProviderNotConfigured(
+                f"provider '{data.provider.value}' is not enabled in the config file",
+                details=[
+                    {
+                        "field": "provider",
+                        "code": "provider_not_configured",
+                        "message": "enabled providers: "
+                        + (", ".join(n.value for n in self._providers.names()) or "none"),
+                    }
+                ],
+            )
         primary = data.provider or (choice.provider if choice else self._routing.default)
         self._providers.get(primary)  # refuse an unconfigured provider before claiming anything
         deadline = time.monotonic() + self._claim_wait_seconds
@@ -347,24 +359,14 @@ class MeetingScheduler:
             except ProviderError as exc:
                 raise _as_app_error(exc) from exc
             with self._db.write() as conn:
-                applied = meetings_repo.apply_change(
+                applied = meetings_repo.apply_schedule(
                     conn,
                     meeting_id,
                     owner,
-                    {
-                        "title": updated.title,
-                        "agenda": updated.agenda,
-                        "kind": updated.kind.value,
-                        "kind_derived": updated.kind_derived,
-                        "start_at": updated.schedule.start,
-                        "end_at": updated.schedule.end,
-                        "duration_minutes": updated.schedule.duration_minutes,
-                        "timezone": updated.schedule.timezone,
-                        "join_url": made.join_url or meeting.join_url,
-                        "start_url": made.start_url or meeting.start_url,
-                        "attendance_dirty": True,
-                        "updated_at": self._clock(),
-                    },
+                    updated,
+                    join_url=made.join_url or meeting.join_url,
+                    start_url=made.start_url or meeting.start_url,
+                    now=self._clock(),
                 )
                 if applied and changes.attendees is not None:
                     meetings_repo.replace_attendees(conn, meeting_id, attendees)
@@ -394,12 +396,7 @@ class MeetingScheduler:
                 except ProviderError as exc:
                     raise _as_app_error(exc) from exc
             with self._db.write() as conn:
-                applied = meetings_repo.apply_change(
-                    conn,
-                    meeting_id,
-                    owner,
-                    {"status": MeetingStatus.CANCELLED.value, "updated_at": self._clock()},
-                )
+                applied = meetings_repo.apply_cancellation(conn, meeting_id, owner, self._clock())
             if not applied:
                 log.error("meeting.cancel_not_recorded", meeting_id=meeting_id)
                 raise Conflict("the meeting changed while it was being cancelled; GET it and retry")

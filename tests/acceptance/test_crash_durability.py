@@ -25,14 +25,14 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from service.bootstrap import decode_zoom_delivery
+from integrations.zoom.webhook import delivery_key
+from integrations.zoom.webhook_check import decode_zoom_delivery
 from service.domain.events import EventType
 from service.storage import inbox_repo
 from service.storage.database import Database, create_database_engine
 from service.storage.tables import attendance_events, meetings, participant_attendance, webhook_deliveries
 from tests.helpers_signing import OfflineZoom, minutes_ago, signed_headers
 from tests.support import sandbox_config
-from integrations.zoom.webhook import delivery_key
 
 pytestmark = pytest.mark.slow
 

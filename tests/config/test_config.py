@@ -15,21 +15,11 @@ from pydantic import BaseModel
 from pydantic_settings import SettingsError
 
 from service.api.auth import ApiKeyring, Scope
-from service.config import (
+from service.config.errors import ConfigError, ConfigIssue, format_location
+from service.config.loader import check_config, load_config, parse_config
+from service.config.schema import config_model, hash_api_key
+from service.config.secrets import (
     SECRET_ENV_VARS,
-    AppConfig,
-    ConfigError,
-    ConfigIssue,
-    check_config,
-    format_location,
-    hash_api_key,
-    load_config,
-    parse_config,
-)
-from service.domain.meeting import MeetingKind, ProviderName
-from service.domain.routing import RouteChoice, RouteCondition, RouteRule, RoutingTable, choose_provider
-from service.errors import Unauthorized
-from service.settings import (
     SECRET_NAMES,
     SECRETS_DIR_ENV,
     MissingSecretError,
@@ -39,6 +29,9 @@ from service.settings import (
     redact_url,
     require_secret,
 )
+from service.domain.meeting import MeetingKind, ProviderName
+from service.domain.routing import RouteChoice, RouteCondition, RouteRule, RoutingTable, choose_provider
+from service.errors import Unauthorized
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "config" / "salesmeet.example.yaml"
@@ -204,7 +197,7 @@ def _file_paths(node: object, prefix: str = "") -> set[str]:
 def test_example_file_shows_every_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     in_file = _file_paths(yaml.safe_load(text))
-    missing = _schema_paths(AppConfig) - in_file
+    missing = _schema_paths(config_model()) - in_file
     # The CA bundle must name an existing file, so the example shows it commented out.
     assert missing == {"providers.teams.ca_bundle"}
     assert "# ca_bundle:" in text
@@ -296,7 +289,7 @@ def test_sandbox_file_loads_with_its_documented_keys() -> None:
             "frobnicate",
             "providers.teams.frobnicate",
             "unknown key 'frobnicate'; expected one of: enabled, sandbox, timeout_seconds, max_concurrency, "
-            "tenant_id, client_id, authority_url, graph_base_url, ca_bundle",
+            "reconcile_delay_seconds, tenant_id, client_id, authority_url, graph_base_url, ca_bundle",
         ),
         (
             "  meet:\n",

@@ -23,7 +23,7 @@ from integrations.sandbox.zoom import (
     create_zoom_emulator,
     emulator_state,
 )
-from integrations.zoom import ZoomAdapterSettings
+from integrations.zoom.config import ZoomConfig
 
 HOST = ZoomUser("alice@acme.example", "u_alice0001", "Alice", "Seller")
 OTHER_HOST = ZoomUser("bob@acme.example", "u_bob000002", "Bob", "Manager")
@@ -45,17 +45,22 @@ class RunningZoom:
     def url(self) -> str:
         return self.server.url
 
-    def adapter_settings(self, **overrides: Any) -> ZoomAdapterSettings:
+    def adapter_settings(self, **overrides: Any) -> ZoomConfig:
+        """`providers.zoom` pointed at this emulator, as the sandbox wiring makes it."""
         config = self.state.config
-        settings = ZoomAdapterSettings(
+        section = ZoomConfig(
+            enabled=True,
             account_id=config.account_id,
             client_id=config.client_id,
-            client_secret=config.client_secret,
             token_url=f"{self.url}/oauth/token",
             api_base_url=f"{self.url}/v2",
             timeout_seconds=5,
         )
-        return replace(settings, **overrides)
+        return section.model_copy(update=overrides)
+
+    @property
+    def client_secret(self) -> str:
+        return self.state.config.client_secret
 
 
 @pytest.fixture

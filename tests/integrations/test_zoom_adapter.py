@@ -19,7 +19,8 @@ from integrations.base import (
     ReportedSession,
 )
 from integrations.sandbox.zoom import End, Join, Leave, MeetingPlayer, ScriptPerson, Start
-from integrations.zoom import ZoomAdapterSettings, ZoomProvider
+from integrations.zoom.adapter import ZoomProvider
+from integrations.zoom.config import ZoomConfig
 from service.domain.meeting import Person
 from tests.integrations.conftest import HOST, RunningZoom
 
@@ -48,9 +49,17 @@ class RecordedSleeps(list[float]):
         self.append(seconds)
 
 
-def _provider(zoom: RunningZoom, sleeps: RecordedSleeps | None = None, **overrides: object) -> ZoomProvider:
+def _provider(
+    zoom: RunningZoom,
+    sleeps: RecordedSleeps | None = None,
+    *,
+    client_secret: str | None = None,
+    **overrides: object,
+) -> ZoomProvider:
     return ZoomProvider(
-        zoom.adapter_settings(**overrides), sleep=sleeps if sleeps is not None else RecordedSleeps()
+        zoom.adapter_settings(**overrides),
+        client_secret or zoom.client_secret,
+        sleep=sleeps if sleeps is not None else RecordedSleeps(),
     )
 
 
@@ -129,17 +138,16 @@ def test_wrong_secret_is_a_clear_auth_error_without_the_secret(zoom: RunningZoom
     assert not zoom.state.api_requests  # no `Bearer None` call went out
     health = provider.check_health()
     assert not health.token_obtainable and health.detail and "not-the-secret-xyz" not in health.detail
-    assert "not-the-secret-xyz" not in repr(zoom.adapter_settings(client_secret="not-the-secret-xyz"))
+    assert "not-the-secret-xyz" not in repr(provider.__dict__)
 
 
 def test_health_ok_and_unreachable() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    settings = ZoomAdapterSettings(
-        "acct", "cid", "secret", token_url=f"http://127.0.0.1:{port}/oauth/token", timeout_seconds=1
-    )
-    health = ZoomProvider(settings).check_health()
+    token_url = f"http://127.0.0.1:{port}/oauth/token"
+    settings = ZoomConfig(account_id="acct", client_id="cid", token_url=token_url, timeout_seconds=1)
+    health = ZoomProvider(settings, "secret").check_health()
     assert not health.token_obtainable and health.detail and "provider_unavailable" in health.detail
 
 

@@ -12,8 +12,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.events import AttendanceEvent, EventType
-from service.domain.meeting import ProviderName
 from integrations.zoom.webhook import (
     ZoomMeetingEvent,
     ZoomOtherEvent,
@@ -22,6 +20,8 @@ from integrations.zoom.webhook import (
     normalise_zoom_event,
     parse_zoom_event,
 )
+from service.domain.events import AttendanceEvent, EventType
+from service.domain.meeting import ProviderName
 
 FIXTURES = Path(__file__).parent / "zoom_webhook_fixtures"
 MEETING_UUID = "4444AAAiAAAAAiAiAiiAii=="

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from service.bootstrap import Runtime, build_runtime
-from service.config import parse_config
-from service.settings import Settings
+from service.config.loader import parse_config
+from service.config.secrets import Settings
 from service.storage.database import upgrade_database
 from tests.support import sandbox_config
 

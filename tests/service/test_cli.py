@@ -96,7 +96,7 @@ def test_db_upgrade_creates_the_sqlite_file(tmp_path: Path, monkeypatch: pytest.
     assert result.exit_code == 0, result.output
     assert target.exists()
     status = runner.invoke(app, ["inbox", "status"])
-    assert status.output.splitlines() == ["pending: 0", "done: 0", "parked: 0"]
+    assert status.output.splitlines() == ["unresolved: 0", "pending: 0", "done: 0", "parked: 0"]
 
 
 @pytest.fixture

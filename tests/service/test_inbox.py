@@ -15,9 +15,10 @@ import pytest
 from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
-from service.bootstrap import Runtime, decode_zoom_delivery
+from integrations.zoom.webhook_check import decode_zoom_delivery
+from service.bootstrap import Runtime
 from service.cli import app as cli_app
-from service.config import parse_config
+from service.config.loader import parse_config
 from service.domain.events import AttendanceEvent
 from service.storage import attendance_repo, inbox_repo, leases
 from service.storage.database import Database

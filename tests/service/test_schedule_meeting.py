@@ -18,7 +18,15 @@ from integrations.base import (
     ProviderMeeting,
     ProviderUnavailable,
 )
-from service.domain.meeting import CompanyDomains, ExternalRef, MeetingKind, Person, ProviderName, Schedule
+from service.domain.meeting import (
+    CompanyDomains,
+    ExternalRef,
+    MeetingKind,
+    MeetingStatus,
+    Person,
+    ProviderName,
+    Schedule,
+)
 from service.domain.routing import RouteCondition, RouteRule, RoutingTable
 from service.errors import Conflict, ProviderFailed, ProviderNotConfigured
 from service.storage import meetings_repo
@@ -187,7 +195,7 @@ def test_another_replica_changing_the_meeting_gets_a_409_not_a_wait(db: Database
     with pytest.raises(Conflict):
         replica_b.update(meeting.id, MeetingChanges(title="B"))
     with db.write() as conn:  # the meeting's row is not locked while the provider works
-        meetings_repo.update_meeting_fields(conn, meeting.id, {"attendance_dirty": True})
+        meetings_repo.mark_dirty(conn, meeting.id, datetime.now(UTC))
     release.set()
     first.join(10)
     assert replica_b.update(meeting.id, MeetingChanges(title="B")).title == "B"
@@ -200,7 +208,14 @@ def test_a_meeting_that_started_while_it_was_being_changed_is_not_overwritten(db
 
     def the_host_starts_it() -> None:  # what the worker records from meeting.started meanwhile
         with db.write() as conn:
-            meetings_repo.update_meeting_fields(conn, meeting.id, {"status": "started"})
+            meetings_repo.store_refresh(
+                conn,
+                meeting.id,
+                actual_start=meeting.schedule.start,
+                actual_end=None,
+                status=MeetingStatus.STARTED,
+                now=datetime.now(UTC),
+            )
 
     zoom.while_updating = the_host_starts_it
     with pytest.raises(Conflict):

@@ -25,8 +25,8 @@ from sqlalchemy import func, select
 
 from integrations.sandbox.zoom.webhooks import compact_json
 from service.bootstrap import build_runtime
-from service.config import parse_config
-from service.settings import Settings
+from service.config.loader import parse_config
+from service.config.secrets import Settings
 from service.storage import attendance_repo, inbox_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
 from service.storage.inbox_repo import Delivery
