@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ from service.domain.events import ParticipantIdentity
 from service.domain.reports import ReportedSession
 
 MEET_SOLUTION = "hangoutsMeet"
+_LEADING_DIGITS = re.compile(r"\d+")
 
 
 def _digest(key: str) -> str:
@@ -128,8 +130,9 @@ def parse_google_time(value: object) -> datetime | None:
     # Python before 3.11 wanted at most 6 fraction digits; Google may send 9 (nanoseconds).
     head, dot, rest = text.partition(".")
     if dot:
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
+        digits = _LEADING_DIGITS.match(rest)
+        fraction = digits.group(0) if digits else ""
+        text = f"{head}.{fraction[:6] or '0'}{rest[len(fraction) :]}"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

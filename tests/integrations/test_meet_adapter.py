@@ -20,7 +20,7 @@ from integrations.base import (
     ReportedSession,
 )
 from integrations.meet.adapter import MeetProvider
-from integrations.meet.mapping import calendar_event_id
+from integrations.meet.mapping import calendar_event_id, parse_google_time
 from integrations.sandbox.meet import (
     End,
     Join,
@@ -339,3 +339,17 @@ def test_attendance_reads_impersonate_the_delegated_user(google: RunningGoogle) 
     _provider(google).fetch_attendance(created.provider_meeting_id)
     assert {t.subject for t in google.state.tokens.values()} == {DELEGATE.email}
     assert _provider(google).fetch_attendance("abc-defg-hij").sessions == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-04-01T09:00:00Z", START),
+        ("2026-04-01T09:00:00.123456789Z", START + timedelta(microseconds=123456)),
+        ("2026-04-01T10:00:00.5+01:00", START + timedelta(microseconds=500000)),
+        ("2026-04-01T09:00:00", None),  # no zone: not Google's
+        ("", None),
+    ],
+)
+def test_google_timestamps_parse_with_any_fraction(text: str, expected: Any) -> None:
+    assert parse_google_time(text) == expected

@@ -18,7 +18,7 @@ from integrations.sandbox.meet.player import (
     Start,
     TruthSession,
 )
-from integrations.sandbox.meet.pushes import PushMessage, PushSender, oidc_token
+from integrations.sandbox.meet.pushes import PushMessage, PushSender, oidc_token, push_sender_for
 from integrations.sandbox.meet.state import MeetEmulatorState
 
 __all__ = [
@@ -44,4 +44,5 @@ __all__ = [
     "create_meet_emulator",
     "emulator_state",
     "oidc_token",
+    "push_sender_for",
 ]

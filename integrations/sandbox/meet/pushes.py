@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from integrations.sandbox.meet.config import MeetEmulatorConfig
 from integrations.sandbox.meet.keys import SigningKey
 from integrations.sandbox.meet.wire import google_time
 
@@ -152,3 +153,18 @@ class PushSender:
             time.sleep(delay)
             statuses.append(self._post(body))
         return PushResult(message, tuple(statuses))
+
+
+def push_sender_for(config: MeetEmulatorConfig) -> PushSender:
+    """The sender an emulated Workspace's Pub/Sub push subscription uses."""
+    if not config.push_target_url:
+        raise ValueError("the emulator config has no push_target_url")
+    return PushSender(
+        config.push_target_url,
+        config.push_signing_key,
+        audience=config.push_audience or config.push_target_url,
+        service_account=config.push_service_account,
+        subscription=config.pubsub_subscription,
+        retry_delays=config.push_retry_delays,
+        answer_timeout=config.push_answer_timeout,
+    )
