@@ -5,6 +5,7 @@ limits, errors and paginated attendance."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -353,3 +354,14 @@ def test_attendance_reads_impersonate_the_delegated_user(google: RunningGoogle) 
 )
 def test_google_timestamps_parse_with_any_fraction(text: str, expected: Any) -> None:
     assert parse_google_time(text) == expected
+
+
+def test_one_provider_serves_many_threads_at_once(google: RunningGoogle) -> None:
+    """Service objects are never shared: each call builds its own, so concurrent calls all succeed."""
+    provider = _provider(google)
+    keys = [f"mtg-{n}" for n in range(24)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        made = list(pool.map(lambda key: provider.create_meeting(_request(idempotency_key=key)), keys))
+    assert len({m.provider_meeting_id for m in made}) == len(keys)
+    assert google.state.conferences_created == len(keys)
+    assert google.state.token_requests <= 8  # the credentials are shared: a handful of cold refreshes
