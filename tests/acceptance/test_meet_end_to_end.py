@@ -250,3 +250,43 @@ def test_update_and_cancel_reach_the_calendar_event(svc: RunningService) -> None
     cancelled = svc.client.delete(f"/v1/meetings/{meeting['id']}", headers=auth())
     assert cancelled.status_code == 200, cancelled.text
     assert state.events == {}
+
+
+def test_a_meeting_in_a_space_salesmeet_did_not_create_is_discovered_and_reconciled(
+    svc: RunningService,
+) -> None:
+    """Hanna opens a Meet link of her own: her user subscription still brings its events."""
+    state = google(svc)
+    svc.runtime.worker.run_periodic(force=True)
+    host = next(u for u in state.config.users if u.email == "host@acme.example")
+    space = state.add_space(host)
+    sender = PushSender(
+        f"{svc.url}/webhooks/google",
+        state.config.push_signing_key,
+        audience=state.config.push_audience or "",
+        service_account=state.config.push_service_account,
+        subscription=state.config.pubsub_subscription,
+    )
+    who = people(state)
+    with sender:
+        summary = MeetingPlayer(state, sender, PushFaults(drop_rate=0.3, seed=2)).play(
+            space.meeting_code,
+            (
+                Start(at(0)),
+                Join(at(0), who["host"]),
+                Join(at(1), who["bob"]),
+                Leave(at(9), who["bob"]),
+                End(at(10)),
+            ),
+        )
+    svc.runtime.worker.drain()
+    svc.runtime.worker.run_periodic(force=True)
+    svc.runtime.worker.drain()
+    listed = svc.client.get("/v1/meetings", params={"provider": "meet"}, headers=auth()).json()["items"]
+    (meeting,) = [m for m in listed if m["provider_meeting_id"] == space.meeting_code]
+    assert meeting["origin"] == "provider"
+    record = svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
+    assert record["completeness"] == "reconciled"
+    seconds = {p["email"] or p["name"]: p["attended_seconds"] for p in record["participants"]}
+    assert seconds == {"host@acme.example": 10 * 60, "Bob Buyer": 8 * 60}
+    assert summary.dropped and summary.sent, "some pushes lost, some delivered"
