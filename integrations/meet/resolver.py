@@ -70,6 +70,7 @@ class MeetResolver:
     def __init__(self, provider: MeetProvider) -> None:
         self._provider = provider
         self._codes: dict[str, str] = {}  # space name -> meeting code (never changes)
+        self._record_codes: dict[str, str] = {}  # conference record name -> meeting code
         self._lock = threading.Lock()
 
     def resolve(self, body: bytes, headers: Mapping[str, str]) -> list[AttendanceEvent]:
@@ -105,6 +106,17 @@ class MeetResolver:
             self._codes[space] = found
         return found
 
+    def _record_code(self, record_name: str) -> str:
+        """The meeting code of a conference record's space (neither ever changes: cached)."""
+        with self._lock:
+            known = self._record_codes.get(record_name)
+        if known is None:
+            record = self._provider.meet_call(lambda s: s.conferenceRecords().get(name=record_name))
+            known = self._meeting_code(record)
+            with self._lock:
+                self._record_codes[record_name] = known
+        return known
+
     def _conference_event(self, kind: EventType, record_name: str) -> AttendanceEvent:
         record = self._provider.meet_call(lambda s: s.conferenceRecords().get(name=record_name))
         field = "startTime" if kind is EventType.MEETING_STARTED else "endTime"
@@ -128,7 +140,6 @@ class MeetResolver:
             lambda s: s.conferenceRecords().participants().participantSessions().get(name=session_name)
         )
         participant = meet(lambda s: s.conferenceRecords().participants().get(name=participant_name))
-        record = meet(lambda s: s.conferenceRecords().get(name=record_name))
         field = "startTime" if kind is EventType.PARTICIPANT_JOINED else "endTime"
         try:
             identity = participant_identity(participant, self._provider.directory.email_of)
@@ -136,7 +147,7 @@ class MeetResolver:
             raise ProviderUnavailable(MEET, f"unreadable participant ({exc})") from exc
         return AttendanceEvent(
             provider=MEET,
-            provider_meeting_id=self._meeting_code(record),
+            provider_meeting_id=self._record_code(record_name),
             type=kind,
             occurred_at=self._time(session, field, session_name),
             event_key=f"{session_name}#{kind.value}",

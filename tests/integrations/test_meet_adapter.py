@@ -365,3 +365,16 @@ def test_one_provider_serves_many_threads_at_once(google: RunningGoogle) -> None
     assert len({m.provider_meeting_id for m in made}) == len(keys)
     assert google.state.conferences_created == len(keys)
     assert google.state.token_requests <= 8  # the credentials are shared: a handful of cold refreshes
+
+
+def test_a_slow_google_times_out_as_unavailable_and_the_retry_finds_the_same_event(
+    google: RunningGoogle,
+) -> None:
+    google.state.faults.latency_seconds = 1.5
+    with pytest.raises(ProviderUnavailable, match="unreachable"):
+        _provider(google, timeout_seconds=0.3, max_retries=0).create_meeting(_request())
+    google.state.faults.latency_seconds = 0.0
+    # The slow insert may still have landed: the retry (same meeting id) finds it, one conference.
+    created = _provider(google).create_meeting(_request())
+    assert google.state.conferences_created == 1
+    assert created.extra["event_id"] == calendar_event_id("mtg-1")
