@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 from integrations.sandbox.server import serve_in_thread
 from integrations.sandbox.zoom.state import ZoomEmulatorState
@@ -58,6 +59,7 @@ class RunningService:
     url: str
     runtime: Runtime
     client: httpx.Client
+    app: FastAPI
 
     @property
     def zoom(self) -> ZoomEmulatorState:
@@ -75,10 +77,11 @@ def running_service(
     app_config = parse_config(config or sandbox_config())
     runtime = build_runtime(app_config, settings)
     upgrade_database(runtime.db.engine)
-    server = serve_in_thread(create_app(runtime, run_worker=run_worker), lifespan="on")
+    app = create_app(runtime, run_worker=run_worker)
+    server = serve_in_thread(app, lifespan="on")
     try:
         with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield RunningService(server.url, runtime, client)
+            yield RunningService(server.url, runtime, client, app)
     finally:
         server.stop()
         runtime.close()

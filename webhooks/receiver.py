@@ -70,7 +70,7 @@ class WebhookReceiver:
         self._provider = provider
         self._endpoint = endpoint
         self._inbox = inbox
-        self._budget = budget or BodyBudget()
+        self.budget = budget or BodyBudget()
         self._body_timeout = body_timeout
         self._kept = frozenset(name.encode("latin-1") for name in endpoint.kept_headers)
         self._stored = WEBHOOKS.labels(provider, "stored")
@@ -123,7 +123,7 @@ class WebhookReceiver:
     async def _read_body(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []
         held = 0
-        budget = self._budget
+        budget = self.budget
         try:
             async with asyncio.timeout(self._body_timeout):
                 while True:

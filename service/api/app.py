@@ -17,7 +17,7 @@ from service.api.body_limit import BodySizeLimit
 from service.api.errors import install_error_handlers
 from service.usecases.services import Services
 from webhooks.inbox import InboxWriter
-from webhooks.receiver import webhook_router
+from webhooks.receiver import BodyBudget, webhook_router
 
 MAX_BODY_BYTES = 1024 * 1024
 # Provider calls block a thread each; meeting creation is bounded by the providers, not by us.
@@ -72,7 +72,11 @@ def create_app(runtime: AppRuntime, *, run_worker: bool = False) -> FastAPI:
     app.state.services = runtime.services
     install_error_handlers(app)
     # Webhooks first: routes are matched in order, and a join storm is the hot path.
-    app.include_router(webhook_router(runtime.webhook_endpoints(), runtime.inbox))
+    # Bytes of unfinished webhook bodies, shared by every endpoint (kept on the app for tests).
+    app.state.webhook_body_budget = BodyBudget()
+    app.include_router(
+        webhook_router(runtime.webhook_endpoints(), runtime.inbox, budget=app.state.webhook_body_budget)
+    )
     app.include_router(meetings.router)
     app.include_router(admin.router)
     app.include_router(health.router)
