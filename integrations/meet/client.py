@@ -131,7 +131,7 @@ class GoogleApis:
         try:
             credentials.refresh(google_auth_httplib2.Request(http))  # type: ignore[no-untyped-call]
         except auth_exceptions.RefreshError as exc:
-            raise error_from_refresh(exc) from exc
+            raise error_from_refresh(exc, subject) from exc
         except NETWORK_ERRORS as exc:
             raise error_from_network(exc) from exc
         finally:
@@ -165,7 +165,7 @@ class GoogleApis:
             except HttpError as exc:
                 error = error_from_http(exc)
             except auth_exceptions.RefreshError as exc:
-                error = error_from_refresh(exc)
+                error = error_from_refresh(exc, subject)
             except ProviderError:
                 raise
             except NETWORK_ERRORS as exc:

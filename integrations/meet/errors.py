@@ -31,6 +31,8 @@ from integrations.base import (
 from service.domain.meeting import ProviderName
 
 MEET = ProviderName.MEET
+# The token endpoint's refusal when the user to impersonate does not exist.
+UNKNOWN_USER = "Invalid email or User ID"
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"})
 _MAX_MESSAGE_CHARS = 300
 
@@ -102,12 +104,18 @@ def error_from_http(exc: HttpError) -> ProviderError:
     return ProviderRejected(MEET, described, status=status)
 
 
-def error_from_refresh(exc: auth_exceptions.RefreshError) -> ProviderError:
-    """A token request that failed: refused (bad key, no delegation) or transient (google-auth says)."""
+def error_from_refresh(exc: auth_exceptions.RefreshError, subject: str | None = None) -> ProviderError:
+    """A token request that failed: refused (bad key, no delegation), for a user Google does not
+    know (the organizer has no Workspace account), or transient (google-auth says)."""
     if getattr(exc, "retryable", False):
         return ProviderUnavailable(MEET, "token endpoint failed (transient)")
     # google-auth puts the endpoint's `error: error_description` first; never the assertion.
     detail = str(exc.args[0])[:_MAX_MESSAGE_CHARS] if exc.args else "refused"
+    if UNKNOWN_USER in detail:
+        who = subject or "the impersonated user"
+        return ProviderNotFound(
+            MEET, f"{who} has no Google Workspace account in the domain ({detail})", status=400
+        )
     return ProviderAuthError(
         MEET,
         f"no token for the service account: {detail} (check the key and domain-wide delegation)",

@@ -228,9 +228,14 @@ def test_server_errors_beyond_the_retries_are_unavailable(google: RunningGoogle)
     assert google.state.conferences_created == 1
 
 
-def test_an_organizer_outside_the_workspace_gets_no_token(google: RunningGoogle) -> None:
-    with pytest.raises(ProviderAuthError, match="Invalid email or User ID"):
+def test_an_organizer_outside_the_workspace_is_not_found(google: RunningGoogle) -> None:
+    with pytest.raises(ProviderNotFound, match=r"mallory@elsewhere\.example has no Google Workspace account"):
         _provider(google).create_meeting(_request(organizer=Person("mallory@elsewhere.example")))
+
+
+def test_an_invalid_attendee_is_rejected(google: RunningGoogle) -> None:
+    with pytest.raises(ProviderRejected, match="Invalid attendee email"):
+        _provider(google).create_meeting(_request(attendees=(Person("not-an-email"),)))
 
 
 def test_a_key_the_account_does_not_have_is_refused(google: RunningGoogle, tmp_path: Any) -> None:

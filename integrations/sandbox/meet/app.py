@@ -77,6 +77,7 @@ MEET_EVENT_TYPES = frozenset(
     }
 )
 _EVENT_ID = re.compile(r"^[a-v0-9]{5,1024}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _TOPIC = re.compile(r"^projects/[^/]+/topics/[^/]+$")
 _TTL = re.compile(r"^(\d+)(?:\.\d+)?s$")
 _RECORD_FILTER = re.compile(r'^\s*space\.(meeting_code|name)\s*=\s*"([^"]+)"\s*$')
@@ -302,7 +303,10 @@ def _validate_event_fields(body: dict[str, Any], *, creating: bool) -> str | Non
             if not isinstance(moment, dict) or not (moment.get("dateTime") or moment.get("date")):
                 return f"Missing {key} time." if creating else f"Invalid {key} time."
     attendees = body.get("attendees", [])
-    if not isinstance(attendees, list) or not all(isinstance(a, dict) and a.get("email") for a in attendees):
+    if not isinstance(attendees, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("email"), str) and _EMAIL.match(a["email"])
+        for a in attendees
+    ):
         return "Invalid attendee email."
     for key in ("summary", "description"):
         if key in body and not isinstance(body[key], str | type(None)):
