@@ -8,14 +8,32 @@ provider that lands runs the same contract as the others.
 from __future__ import annotations
 
 import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from integrations.base import MeetingProvider, MeetingRequest
+from integrations.meet.adapter import MeetProvider
+from integrations.meet.config import MeetConfig
 from integrations.sandbox import teams as teams_sandbox
+from integrations.sandbox.meet import End as MeetEnd
+from integrations.sandbox.meet import Join as MeetJoin
+from integrations.sandbox.meet import Leave as MeetLeave
+from integrations.sandbox.meet import (
+    MeetEmulatorConfig,
+    MeetEmulatorState,
+    ServiceAccount,
+    WorkspaceUser,
+    create_meet_emulator,
+)
+from integrations.sandbox.meet import MeetingPlayer as MeetPlayer
+from integrations.sandbox.meet import ScriptPerson as MeetPerson
+from integrations.sandbox.meet import Start as MeetStart
+from integrations.sandbox.meet import emulator_state as meet_emulator_state
 from integrations.sandbox.server import serve_in_thread
 from integrations.sandbox.zoom import (
     End,
@@ -172,6 +190,112 @@ def zoom_harness() -> Iterator[ProviderHarness]:
         harness.stop()
 
 
+class MeetHarness(ProviderHarness):
+    """Calendar events with Meet conferences; attendance from Meet REST. The played participants
+    are Workspace users, so the Directory gives their e-mails."""
+
+    name = ProviderName.MEET
+    idempotent_create = True  # the event id and the conference requestId derive from our meeting id
+    participants = tuple(
+        WorkspaceUser(f"p{i}@acme.example", str(200000000000000000000 + i)) for i in range(10)
+    )
+
+    def __init__(self) -> None:
+        delegate = WorkspaceUser("meet-admin@acme.example", "100000000000000000099")
+        organizer = WorkspaceUser(ORGANIZER, "100000000000000000001", "Alice Seller")
+        self._config = MeetEmulatorConfig(users=(organizer, delegate, *self.participants))
+        self._app = create_meet_emulator(self._config)
+        self.state: MeetEmulatorState = meet_emulator_state(self._app)
+        self._server = serve_in_thread(self._app)
+        self._dir = tempfile.mkdtemp(prefix="salesmeet-meet-contract-")
+        self._key_file = self._write_key("right.json", self._config.service_account)
+        self._wrong_key_file = self._write_key("wrong.json", ServiceAccount.generate(name="stranger"))
+        self._delegate = delegate.email
+
+    def _write_key(self, name: str, account: ServiceAccount) -> str:
+        path = Path(self._dir) / name
+        path.write_text(account.key_file_json(f"{self._server.url}/token"), encoding="utf-8")
+        return str(path)
+
+    def stop(self) -> None:
+        self._server.stop()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def adapter(self, *, wrong_secret: bool = False) -> MeetingProvider:
+        url = self._server.url
+        section = MeetConfig(
+            enabled=True,
+            delegated_user=self._delegate,
+            calendar_api_url=f"{url}/calendar/v3/",
+            meet_api_url=url,
+            directory_api_url=url,
+            token_url=f"{url}/token",
+            workspace_events_url=f"{url}/v1",
+            timeout_seconds=5,
+            retry_base_delay_seconds=0,
+            max_retry_wait_seconds=0.01,
+            conference_poll_interval_seconds=0,
+            page_size=3,
+        )
+        key_file = self._wrong_key_file if wrong_secret else self._key_file
+        return MeetProvider(section, key_file, sleep=lambda _seconds: None)
+
+    def meetings_held(self) -> int:
+        return len(self.state.events)
+
+    def title_held(self, provider_meeting_id: str) -> str | None:
+        with self.state.lock:
+            held = [
+                event.summary
+                for event in self.state.events.values()
+                if event.conference is not None and event.conference.space.meeting_code == provider_meeting_id
+            ]
+        return held[0] if held else None
+
+    def play(self, provider_meeting_id: str, participants: int) -> dict[str, int]:
+        people = [
+            MeetPerson(f"Person {i}", user_id=user.id, email=user.email)
+            for i, user in enumerate(self.participants[:participants])
+        ]
+        joins = [MeetJoin(START + timedelta(minutes=i), person) for i, person in enumerate(people)]
+        leaves = [MeetLeave(START + timedelta(minutes=20 + i), person) for i, person in enumerate(people)]
+        script: list[MeetStart | MeetJoin | MeetLeave | MeetEnd] = [
+            MeetStart(START),
+            *joins,
+            *leaves,
+            MeetEnd(START + timedelta(minutes=40)),
+        ]
+        MeetPlayer(self.state).play(provider_meeting_id, script)
+        return {person.email: 20 * 60 for person in people}
+
+    def fail_next(self, status: int, count: int) -> None:
+        if status == 429:
+            self.state.faults.rate_limit_next(count)
+        else:
+            self.state.faults.fail_next(count, status)
+
+    def clear_faults(self) -> None:
+        self.state.faults.clear()
+
+    def unknown_meeting_id(self) -> str:
+        return "zzz-zzzz-zzz"
+
+    def rejected_request(self) -> MeetingRequest:
+        return contract_request(attendees=(Person("not-an-email"),))  # Calendar: "Invalid attendee email."
+
+    def unlicensed_organizer(self) -> MeetingRequest:
+        return contract_request(organizer=Person("stranger@acme.example"))
+
+
+@contextmanager
+def meet_harness() -> Iterator[ProviderHarness]:
+    harness = MeetHarness()
+    try:
+        yield harness
+    finally:
+        harness.stop()
+
+
 class TeamsHarness(ProviderHarness):
     name = ProviderName.TEAMS
     idempotent_create = True  # createOrGet keyed by externalId
@@ -267,4 +391,5 @@ def teams_harness() -> Iterator[ProviderHarness]:
 HARNESSES: dict[ProviderName, Callable[[], AbstractContextManager[ProviderHarness]]] = {
     ProviderName.ZOOM: zoom_harness,
     ProviderName.TEAMS: teams_harness,
+    ProviderName.MEET: meet_harness,
 }
