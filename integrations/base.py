@@ -121,8 +121,12 @@ class MeetingProvider(Protocol):
 
     def update_meeting(self, provider_meeting_id: str, request: MeetingRequest) -> ProviderMeeting: ...
 
-    def cancel_meeting(self, provider_meeting_id: str) -> None:
-        """Delete the meeting on the provider; a meeting already gone counts as cancelled."""
+    def cancel_meeting(self, provider_meeting_id: str, extra: Mapping[str, str] | None = None) -> None:
+        """Delete the meeting on the provider; a meeting already gone counts as cancelled.
+
+        `extra` is what the create returned in `ProviderMeeting.extra` (kept with the meeting), for a
+        provider whose meeting id alone does not locate the meeting (Meet: whose calendar holds it).
+        """
         ...
 
     def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport: ...

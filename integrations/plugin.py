@@ -117,8 +117,11 @@ class WebhookEndpoint:
 
     path: str
     check: WebhookCheck
+    # The headers the check reads (lower-case); the rest are never decoded.
     kept_headers: frozenset[str] = frozenset()
     reads_query: bool = False
+    # Kept headers that are credentials (a bearer token): the check reads them, the inbox never stores them.
+    credential_headers: frozenset[str] = frozenset()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -172,6 +175,8 @@ class ProviderParts:
     decoder: EventDecoder | None = None
     resolver: NotificationResolver | None = None
     subscriptions: SubscriptionManager | None = None
+    # Releases what the parts hold (pooled connections); called when the service stops.
+    close: Callable[[], None] | None = None
 
 
 class RunningEmulator(Protocol):

@@ -84,6 +84,8 @@ class Runtime:
     def close(self) -> None:
         self.worker.stop()
         for wired in self.providers.values():
+            if wired.parts.close is not None:
+                wired.parts.close()
             if wired.sandbox is not None:
                 wired.sandbox.emulator.stop()
         self.db.dispose()

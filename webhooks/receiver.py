@@ -107,11 +107,16 @@ class WebhookReceiver:
             await self._store(verdict, body, scope, send)
 
     async def _store(self, verdict: Accept, body: bytes, scope: Scope, send: Send) -> None:
+        stored_headers = {
+            name: value
+            for name, value in self._kept_headers(scope).items()
+            if name not in self._endpoint.credential_headers
+        }
         delivery = Delivery(
             self._provider,
             verdict.delivery_key,
             body,
-            self._kept_headers(scope),
+            stored_headers,
             needs_resolution=verdict.needs_resolution,
         )
         # 2xx only once store() returns, i.e. after the delivery's batch committed.

@@ -80,4 +80,5 @@ def google_endpoint(
             GoogleCertificates(certs_url, timeout=timeout), audience=audience, service_account=service_account
         ),
         kept_headers=KEPT_HEADERS,
+        credential_headers=frozenset({"authorization"}),
     )

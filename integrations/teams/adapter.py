@@ -121,7 +121,7 @@ class TeamsProvider:
         response = self.api.call("PATCH", _meeting_path(ref), json=mapping.meeting_fields(request))
         return self._provider_meeting(ref.organizer_id, response)
 
-    def cancel_meeting(self, provider_meeting_id: str) -> None:
+    def cancel_meeting(self, provider_meeting_id: str, extra: Mapping[str, str] | None = None) -> None:
         ref = _ref(provider_meeting_id)
         try:
             self.api.call("DELETE", _meeting_path(ref))

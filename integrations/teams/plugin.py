@@ -39,6 +39,7 @@ def build_teams(context: ProviderContext[TeamsConfig]) -> ProviderParts:
         webhooks=(teams_endpoint((client_state,)),),
         resolver=CallRecordResolver(adapter, subscriptions),
         subscriptions=subscriptions,
+        close=adapter.close,
     )
 
 

@@ -91,7 +91,7 @@ class ZoomProvider:
         self._api.call(lambda zc: zc.meeting.update(id=meeting_id, **fields), idempotent=True)
         return self._meeting(meeting_id)
 
-    def cancel_meeting(self, provider_meeting_id: str) -> None:
+    def cancel_meeting(self, provider_meeting_id: str, extra: Mapping[str, str] | None = None) -> None:
         meeting_id = _meeting_id(provider_meeting_id)
         try:
             self._api.call(lambda zc: zc.meeting.delete(id=meeting_id), idempotent=True)

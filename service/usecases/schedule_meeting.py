@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -228,7 +228,7 @@ class MeetingScheduler:
         except Exception:
             # We could not record it: take it back on the provider rather than leave an orphan.
             log.error("meeting.record_failed", meeting_id=meeting_id, provider=provider.value)
-            self._cancel_quietly(provider, made.provider_meeting_id)
+            self._cancel_quietly(provider, made.provider_meeting_id, made.extra)
             with self._db.write() as conn:
                 meetings_repo.delete_meeting_row(conn, meeting_id)
             raise
@@ -236,7 +236,7 @@ class MeetingScheduler:
             # This request was so slow that a retry took its claim over: the retry's meeting is
             # the one; this one is taken back on the provider.
             log.warning("meeting.claim_lost", meeting_id=meeting_id, provider=provider.value)
-            self._cancel_quietly(provider, made.provider_meeting_id)
+            self._cancel_quietly(provider, made.provider_meeting_id, made.extra)
             if data.external_ref is not None:
                 existing = self._wait_for_claim(
                     data.external_ref, time.monotonic() + self._claim_wait_seconds
@@ -282,9 +282,11 @@ class MeetingScheduler:
             time.sleep(delay)
             delay = min(delay * 2, 0.2)
 
-    def _cancel_quietly(self, provider: ProviderName, provider_meeting_id: str) -> None:
+    def _cancel_quietly(
+        self, provider: ProviderName, provider_meeting_id: str, extra: Mapping[str, str]
+    ) -> None:
         try:
-            self._providers.call(provider, lambda p: p.cancel_meeting(provider_meeting_id))
+            self._providers.call(provider, lambda p: p.cancel_meeting(provider_meeting_id, extra))
         except ProviderError as exc:
             log.error("meeting.orphan_on_provider", provider=provider.value, error=exc.code)
 
@@ -392,7 +394,10 @@ class MeetingScheduler:
             if meeting.provider is not None and meeting.provider_meeting_id is not None:
                 provider_meeting_id = meeting.provider_meeting_id
                 try:
-                    self._providers.call(meeting.provider, lambda p: p.cancel_meeting(provider_meeting_id))
+                    extra = meeting.provider_extra
+                    self._providers.call(
+                        meeting.provider, lambda p: p.cancel_meeting(provider_meeting_id, extra)
+                    )
                 except ProviderError as exc:
                     raise _as_app_error(exc) from exc
             with self._db.write() as conn:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from integrations.sandbox.meet.config import WorkspaceUser
 from integrations.sandbox.meet.player import (
@@ -30,6 +31,7 @@ from integrations.sandbox.meet.player import (
 from integrations.sandbox.meet.pushes import PushSender
 from integrations.sandbox.meet.state import MeetEmulatorState
 from service.domain.meeting import ProviderName
+from service.storage.tables import webhook_deliveries
 from tests.support import RunningService, auth, meeting_body, running_service, sandbox_config
 
 SCHEDULED = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
@@ -211,6 +213,10 @@ def test_lossy_shuffled_pushes_are_repaired_from_participant_sessions(svc: Runni
     assert by_name["Gus Guest"]["attended_seconds"] == (34.5 - 23) * 60
     assert by_email["no.show@x.example"]["attended_seconds"] == 0
     assert svc.client.get(f"/v1/meetings/{meeting['id']}", headers=auth()).json()["status"] == "ended"
+    # The pushes' bearer tokens were checked, and are stored nowhere.
+    with svc.runtime.db.read() as conn:
+        stored = [dict(h) for h in conn.execute(select(webhook_deliveries.c.headers)).scalars()]
+    assert stored and all("authorization" not in headers for headers in stored)
 
 
 def test_every_push_lost_the_report_alone_gives_the_record(svc: RunningService) -> None:

@@ -106,7 +106,7 @@ class FakeAdapter:
     def update_meeting(self, provider_meeting_id: str, request: MeetingRequest) -> ProviderMeeting:
         return self._cloud.meetings[provider_meeting_id]
 
-    def cancel_meeting(self, provider_meeting_id: str) -> None:
+    def cancel_meeting(self, provider_meeting_id: str, extra: object = None) -> None:
         self._cloud.meetings.pop(provider_meeting_id, None)
 
     def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport:

@@ -46,6 +46,7 @@ class FakeProvider:
     fail_with: ProviderError | None = None
     created: list[MeetingRequest] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
+    cancelled_with: list[object] = field(default_factory=list)
     while_creating: Callable[[], None] | None = None
     while_updating: Callable[[], None] | None = None
 
@@ -55,8 +56,9 @@ class FakeProvider:
         if self.while_creating is not None:
             self.while_creating()
         self.created.append(request)
+        meeting_id = f"{self.name.value}-{len(self.created)}"
         return ProviderMeeting(
-            f"{self.name.value}-{len(self.created)}", f"https://{self.name.value}.example/j/1"
+            meeting_id, f"https://{self.name.value}.example/j/1", extra={"where": meeting_id}
         )
 
     def update_meeting(self, provider_meeting_id: str, request: MeetingRequest) -> ProviderMeeting:
@@ -64,8 +66,9 @@ class FakeProvider:
             self.while_updating()
         return ProviderMeeting(provider_meeting_id, f"https://{self.name.value}.example/j/1")
 
-    def cancel_meeting(self, provider_meeting_id: str) -> None:
+    def cancel_meeting(self, provider_meeting_id: str, extra: object = None) -> None:
         self.cancelled.append(provider_meeting_id)
+        self.cancelled_with.append(extra)
 
     def fetch_attendance(self, provider_meeting_id: str, instance: str | None = None) -> AttendanceReport:
         return AttendanceReport(None, None, ())
@@ -225,3 +228,11 @@ def test_a_meeting_that_started_while_it_was_being_changed_is_not_overwritten(db
     with db.read() as conn:  # and the lease is released for the next change
         owner = conn.execute(select(meetings.c.change_owner).where(meetings.c.id == meeting.id)).scalar_one()
     assert owner is None
+
+
+def test_a_cancel_tells_the_provider_what_its_create_returned(db: Database) -> None:
+    """Meet needs the stored extra (whose calendar holds the event) to cancel after a restart."""
+    zoom = FakeProvider(ProviderName.ZOOM)
+    meeting, _ = scheduler(db, zoom).create(draft(attendees=("carl@acme.example",)))
+    scheduler(db, zoom).cancel(meeting.id)  # a fresh scheduler: only the database remembers
+    assert zoom.cancelled_with == [{"where": meeting.provider_meeting_id}]
