@@ -157,6 +157,9 @@ class ProviderContext(Generic[SectionT]):
     public_url: str
     internal_domains: tuple[str, ...]
     clock: Callable[[], datetime]
+    # Where the provider reaches the webhooks: `public_url`, or in sandbox mode the address `serve`
+    # listens on (the emulator runs beside it).
+    webhook_base_url: str | None = None
 
     def secret(self, name: str) -> str:
         """A declared secret; the composition root checked that every declared secret is set."""
@@ -164,6 +167,10 @@ class ProviderContext(Generic[SectionT]):
 
     def url_for(self, path: str) -> str:
         return f"{self.public_url.rstrip('/')}/{path.lstrip('/')}"
+
+    def webhook_url(self, path: str) -> str:
+        """The URL a provider is told to push to (subscriptions' notification URLs)."""
+        return f"{(self.webhook_base_url or self.public_url).rstrip('/')}/{path.lstrip('/')}"
 
 
 @dataclass

@@ -185,15 +185,17 @@ def _wire_provider(
             "(and route its meetings to an available provider)"
         )
     sandbox: Sandbox | None = None
+    webhook_base_url = config.public_url
     if section.sandbox:
         if plugin.start_sandbox is None:
             raise StartupError(f"providers.{name.value}: this provider has no sandbox; set sandbox: false")
         preset = {
             spec.name: v.get_secret_value() for spec in plugin.secrets if (v := settings.secret(spec.name))
         }
-        state_dir = settings.sandbox_state_dir()
-        sandbox = plugin.start_sandbox(section, _sandbox_context(config, sandbox_base_url, state_dir, preset))
+        sandbox_context = _sandbox_context(config, sandbox_base_url, settings.sandbox_state_dir(), preset)
+        sandbox = plugin.start_sandbox(section, sandbox_context)
         section = section.model_copy(update=dict(sandbox.section_overrides))
+        webhook_base_url = sandbox_context.webhook_base_url
         secrets = dict(sandbox.secrets)
     else:
         secrets = {spec.name: require_secret(settings, spec.name) for spec in plugin.secrets}
@@ -203,6 +205,7 @@ def _wire_provider(
         public_url=config.public_url,
         internal_domains=tuple(config.company.internal_domains),
         clock=clock,
+        webhook_base_url=webhook_base_url,
     )
     try:
         parts = plugin.build(context)

@@ -10,6 +10,7 @@ temporary directory (removed when the emulator stops) and handed over as the
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from pathlib import Path
@@ -73,6 +74,8 @@ def start_meet_sandbox(section: MeetConfig, context: SandboxContext) -> Sandbox:
     push_url = f"{context.webhook_base_url.rstrip('/')}{PATH}"
     emulator_config = MeetEmulatorConfig(
         users=users,
+        licensed_domains=context.internal_domains,
+        seed=secrets.randbits(63),
         push_target_url=push_url,
         push_audience=section.push_audience or push_url,
     )

@@ -28,7 +28,7 @@ def build_teams(context: ProviderContext[TeamsConfig]) -> ProviderParts:
     adapter = TeamsProvider(section, context.secret("teams_client_secret"))
     subscriptions = TeamsSubscriptions(
         adapter.api,
-        notification_url=context.url_for(PATH),
+        notification_url=context.webhook_url(PATH),
         client_state=client_state,
         lifetime=timedelta(minutes=section.subscription_lifetime_minutes),
         renew_before=timedelta(minutes=section.subscription_renew_before_minutes),

@@ -3,9 +3,9 @@ start-up (msal refuses http), with the company's organizers as licensed users. T
 Teams plugin reaches into `integrations.sandbox`.
 
 The generated CA, certificate and key live in a private temporary directory, removed when the
-emulator stops; the adapter trusts the CA through the `ca_bundle` override. The client state
-the webhook expects is generated afresh each start (a subscription made before a restart fails
-its clientState check and is recreated by the renewal job).
+emulator stops; the adapter trusts the CA through the `ca_bundle` override. The client secret and
+the client state the webhook expects are random and kept in the sandbox state dir, so a
+subscription made before a restart still verifies after it.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from integrations.sandbox.teams import (
     emulator_state,
     generate_sandbox_certificates,
 )
+from integrations.sandbox_secrets import sandbox_secrets
 from integrations.teams.config import TeamsConfig
 
 log = structlog.get_logger("salesmeet.sandbox.teams")
@@ -45,7 +46,18 @@ class TlsEmulator:
 
 
 def start_teams_sandbox(section: TeamsConfig, context: SandboxContext) -> Sandbox:
-    emulator_config = TeamsEmulatorConfig(users=sandbox_users(context))
+    credentials = sandbox_secrets(
+        "teams",
+        ("teams_client_secret", "teams_client_state"),
+        state_dir=context.state_dir,
+        preset=context.preset_secrets,
+    )
+    emulator_config = TeamsEmulatorConfig(
+        users=sandbox_users(context),
+        licensed_domains=context.internal_domains,
+        client_secret=credentials["teams_client_secret"],
+        seed=secrets.randbits(63),
+    )
     certificates = generate_sandbox_certificates()
     app = create_teams_emulator(emulator_config)
     try:
@@ -63,10 +75,7 @@ def start_teams_sandbox(section: TeamsConfig, context: SandboxContext) -> Sandbo
             "graph_base_url": f"{server.url}/v1.0",
             "ca_bundle": certificates.ca_file,
         },
-        secrets={
-            "teams_client_secret": emulator_config.client_secret,
-            "teams_client_state": secrets.token_urlsafe(32),
-        },
+        secrets=credentials,
         handle=emulator_state(app),
     )
 

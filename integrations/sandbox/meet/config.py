@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 from integrations.sandbox.meet.clock import Clock, utc_now
@@ -48,12 +49,24 @@ class MeetEmulatorConfig:
     push_answer_timeout: float = 10.0
     meeting_link_base: str = "https://meet.google.com"
     seed: int = 0
+    # Every address in these domains (and subdomains) is a user of the Workspace, as a real
+    # domain's reps would be; `users` are users whatever their domain.
+    licensed_domains: tuple[str, ...] = ()
     clock: Clock = field(default=utc_now, compare=False)
+    _by_domain: dict[str, WorkspaceUser] = field(default_factory=dict, compare=False, repr=False)
 
     def user_by_email(self, email: str) -> WorkspaceUser | None:
         lowered = email.lower()
-        return next((u for u in self.users if u.email.lower() == lowered), None)
+        listed = next((u for u in self.users if u.email.lower() == lowered), None)
+        if listed is not None:
+            return listed
+        local, _, domain = lowered.partition("@")
+        if local and any(domain == d or domain.endswith(f".{d}") for d in self.licensed_domains):
+            user_id = str(200000000000000000000 + int(hashlib.sha256(lowered.encode()).hexdigest()[:15], 16))
+            return self._by_domain.setdefault(user_id, WorkspaceUser(lowered, user_id, local))
+        return None
 
     def user_by_key(self, key: str) -> WorkspaceUser | None:
         """A Directory `userKey`: the primary e-mail or the numeric id."""
-        return self.user_by_email(key) or next((u for u in self.users if u.id == key), None)
+        found = self.user_by_email(key) or next((u for u in self.users if u.id == key), None)
+        return found or self._by_domain.get(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 
 from integrations.sandbox.teams.clock import Clock, utc_now
@@ -44,12 +45,28 @@ class TeamsEmulatorConfig:
     # Notifications per POST when several are due at once.
     notification_batch_size: int = 3
     seed: int = 0
+    # Every address in these domains (and subdomains) is a user of the tenant, as a real tenant's
+    # reps would be; `users` are users whatever their domain.
+    licensed_domains: tuple[str, ...] = ()
     clock: Clock = field(default=utc_now, compare=False)
+    _by_domain: dict[str, EntraUser] = field(default_factory=dict, compare=False, repr=False)
 
     def user(self, ref: str) -> EntraUser | None:
         """A user by object id or UPN (case-insensitive), as `/users/{id | userPrincipalName}` takes."""
         lowered = ref.lower()
-        return next((u for u in self.users if u.id == ref or u.upn.lower() == lowered), None)
+        listed = next((u for u in self.users if u.id == ref or u.upn.lower() == lowered), None)
+        if listed is not None:
+            return listed
+        if in_domains(lowered, self.licensed_domains):
+            object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"salesmeet-sandbox:{lowered}"))
+            return self._by_domain.setdefault(object_id, EntraUser(lowered, object_id, lowered.split("@")[0]))
+        return self._by_domain.get(ref)
 
     def user_by_id(self, object_id: str) -> EntraUser | None:
-        return next((u for u in self.users if u.id == object_id), None)
+        listed = next((u for u in self.users if u.id == object_id), None)
+        return listed or self._by_domain.get(object_id)
+
+
+def in_domains(email: str, domains: tuple[str, ...]) -> bool:
+    local, _, domain = email.partition("@")
+    return bool(local) and any(domain == d or domain.endswith(f".{d}") for d in domains)
