@@ -1,8 +1,8 @@
 """Loopback Google emulator: OAuth (service account, DWD), Calendar with Meet conferences, Meet REST
 v2, Directory users.get, Workspace Events subscriptions, and a player that pushes Meet events."""
 
+from integrations.sandbox.clock import ManualClock
 from integrations.sandbox.meet.app import create_meet_emulator, emulator_state
-from integrations.sandbox.meet.clock import ManualClock
 from integrations.sandbox.meet.config import MeetEmulatorConfig, WorkspaceUser
 from integrations.sandbox.meet.keys import ServiceAccount, SigningKey
 from integrations.sandbox.meet.player import (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from integrations.sandbox.meet.clock import Clock, utc_now
+from integrations.sandbox.clock import Clock, utc_now
 from integrations.sandbox.meet.keys import ServiceAccount, SigningKey
 
 

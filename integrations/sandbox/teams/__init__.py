@@ -1,8 +1,8 @@
 """Loopback Teams emulator: Entra token endpoint (TLS), Graph online meetings, attendance reports,
 call records and subscriptions, and a meeting player that sends change notifications."""
 
+from integrations.sandbox.clock import ManualClock
 from integrations.sandbox.teams.app import create_teams_emulator, emulator_state
-from integrations.sandbox.teams.clock import ManualClock
 from integrations.sandbox.teams.config import GRAPH_SCOPE, EntraUser, TeamsEmulatorConfig
 from integrations.sandbox.teams.notifications import NotificationFaults, NotificationSender
 from integrations.sandbox.teams.player import (

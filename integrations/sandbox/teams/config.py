@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from integrations.sandbox.teams.clock import Clock, utc_now
+from integrations.sandbox.clock import Clock, utc_now
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 

@@ -1,7 +1,7 @@
 """Loopback Zoom emulator: OAuth, meetings API, reports, and a meeting player that sends webhooks."""
 
+from integrations.sandbox.clock import ManualClock
 from integrations.sandbox.zoom.app import create_zoom_emulator, emulator_state
-from integrations.sandbox.zoom.clock import ManualClock
 from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomUser
 from integrations.sandbox.zoom.player import (
     End,

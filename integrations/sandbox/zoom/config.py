@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from integrations.sandbox.zoom.clock import Clock, utc_now
+from integrations.sandbox.clock import Clock, utc_now
 
 
 @dataclass(frozen=True)

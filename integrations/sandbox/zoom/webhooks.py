@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from integrations.sandbox.zoom.clock import Clock, utc_now
+from integrations.sandbox.clock import Clock, utc_now
 from integrations.sandbox.zoom.config import ZoomEmulatorConfig
 
 _ACCEPTED = frozenset({200, 204})

@@ -1,4 +1,4 @@
-"""Clocks for the emulator: the real UTC clock, or a manual one tests move by hand."""
+"""Clocks for the emulators: the real UTC clock, or a manual one tests move by hand."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def utc_now() -> datetime:
 
 
 class ManualClock:
-    """A clock that only moves when told to (token expiry, paging-token expiry, daily limits)."""
+    """A clock that only moves when told to (token, paging-token and subscription expiry, daily limits)."""
 
     def __init__(self, start: datetime) -> None:
         if start.tzinfo is None:
