@@ -43,6 +43,7 @@ from integrations.registry import DEFAULT_PLUGINS
 from integrations.sandbox.server import serve_in_thread
 from service.api.app import create_app
 from service.bootstrap import Runtime, build_runtime
+from service.config.errors import ConfigError
 from service.config.loader import parse_config
 from service.config.secrets import Settings
 from service.config.sections import ProviderSection
@@ -258,7 +259,7 @@ def test_the_config_file_takes_the_plugins_section_and_names_its_secret() -> Non
     registry = DEFAULT_PLUGINS.with_plugin(fake_plugin(cloud, clock, []))
     data: dict[str, Any] = sandbox_config()
     data["providers"]["fakeco"] = {"enabled": True, "regoin": "eu", "api_key": "x"}
-    with pytest.raises(Exception) as caught:
+    with pytest.raises(ConfigError) as caught:
         parse_config(data, registry=registry)
     message = str(caught.value)
     assert "providers.fakeco.regoin: unknown key 'regoin' (did you mean 'region'?)" in message
@@ -268,7 +269,7 @@ def test_the_config_file_takes_the_plugins_section_and_names_its_secret() -> Non
         in (message)
     )
     # Without the plugin, the same section is an unknown provider.
-    with pytest.raises(Exception, match=r"unknown provider 'fakeco' \(known: zoom, teams, meet\)"):
+    with pytest.raises(ConfigError, match=r"unknown provider 'fakeco' \(known: zoom, teams, meet\)"):
         parse_config(data)
 
 
