@@ -95,7 +95,8 @@ class WebhookReceiver:
         if body is None:
             return  # the sender hung up: nobody is left to answer, and nothing was accepted
         query = scope.get("query_string", b"") if self._endpoint.reads_query else b""
-        verdict = await self._endpoint.check(WebhookRequest(body, self._kept_headers(scope), query))
+        headers = self._kept_headers(scope)
+        verdict = await self._endpoint.check(WebhookRequest(body, headers, query))
         if isinstance(verdict, Reject):
             WEBHOOKS.labels(self._provider, verdict.code).inc()
             log.warning("webhook.rejected", provider=self._provider, code=verdict.code)
@@ -104,12 +105,12 @@ class WebhookReceiver:
             WEBHOOKS.labels(self._provider, "answered").inc()
             await _send(send, verdict.status, verdict.body, verdict.content_type.encode("latin-1"))
         else:
-            await self._store(verdict, body, scope, send)
+            await self._store(verdict, body, headers, send)
 
-    async def _store(self, verdict: Accept, body: bytes, scope: Scope, send: Send) -> None:
+    async def _store(self, verdict: Accept, body: bytes, headers: dict[str, str], send: Send) -> None:
         stored_headers = {
             name: value
-            for name, value in self._kept_headers(scope).items()
+            for name, value in headers.items()
             if name not in self._endpoint.credential_headers
         }
         delivery = Delivery(

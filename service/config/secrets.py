@@ -120,7 +120,7 @@ class Settings(BaseSettings):
     def sandbox_state_dir(self) -> Path | None:
         if self.sandbox_dir is not None:
             return self.sandbox_dir
-        database = make_url_path(self.database_url)
+        database = sqlite_file_of(self.database_url)
         return database.parent / "sandbox" if database is not None else None
 
     def redacted(self, registry: PluginRegistry = DEFAULT_PLUGINS) -> dict[str, str]:
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         return shown
 
 
-def make_url_path(database_url: str) -> Path | None:
+def sqlite_file_of(database_url: str) -> Path | None:
     """The file of a `sqlite:///path` URL; None for an in-memory or server database."""
     prefix = "sqlite:///"
     if not database_url.startswith(prefix):
