@@ -109,9 +109,7 @@ class WebhookReceiver:
 
     async def _store(self, verdict: Accept, body: bytes, headers: dict[str, str], send: Send) -> None:
         stored_headers = {
-            name: value
-            for name, value in headers.items()
-            if name not in self._endpoint.credential_headers
+            name: value for name, value in headers.items() if name not in self._endpoint.credential_headers
         }
         delivery = Delivery(
             self._provider,
