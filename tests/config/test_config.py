@@ -207,8 +207,10 @@ def test_sandbox_file_loads_with_its_documented_keys() -> None:
     config = load_config(SANDBOX)
 
     assert config.public_url == "http://127.0.0.1:8080"
-    assert config.enabled_providers() == [ProviderName.ZOOM]
-    assert config.providers.zoom is not None and config.providers.zoom.sandbox
+    assert config.enabled_providers() == [ProviderName.ZOOM, ProviderName.TEAMS, ProviderName.MEET]
+    assert all(
+        (section := config.provider_config(name)) and section.sandbox for name in config.enabled_providers()
+    )
     assert config.routing.default is ProviderName.ZOOM
     documented = re.findall(
         r"#\s+(crm|reports|admin)\s+(sm_sandbox_\w+)", SANDBOX.read_text(encoding="utf-8")
