@@ -11,14 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from service.api.deps import CrmCaller, ReaderCaller, ServicesDep
 from service.api.error_docs import V1_ERRORS
+from service.api.attendance_json import attendance_json
 from service.api.schemas import (
     AttendanceOut,
     MeetingCreate,
     MeetingOut,
     MeetingPage,
     MeetingPatch,
-    ParticipantOut,
-    SessionOut,
 )
 from service.domain.meeting import (
     ExternalRef,
@@ -33,7 +32,7 @@ from service.domain.meeting import (
 )
 from service.errors import InvalidInput, NotFound
 from service.storage import meetings_repo
-from service.usecases.record_attendance import compute_meeting_attendance
+from service.usecases.read_attendance import read_attendance
 from service.usecases.schedule_meeting import AttendeeInput, MeetingChanges, MeetingInput
 
 router = APIRouter(prefix="/v1/meetings", tags=["meetings"], responses=V1_ERRORS)
@@ -201,40 +200,13 @@ async def cancel_meeting(meeting_id: str, caller: CrmCaller, svc: ServicesDep) -
 
 
 @router.get("/{meeting_id}/attendance", response_model=AttendanceOut)
-async def get_attendance(meeting_id: str, caller: ReaderCaller, svc: ServicesDep) -> AttendanceOut:
+async def get_attendance(meeting_id: str, caller: ReaderCaller, svc: ServicesDep) -> Response:
     meeting_id = _meeting_id(meeting_id)
 
-    def query() -> AttendanceOut:
-        # Computed from the stored events at read time, so a live meeting's open sessions count
-        # up to this moment rather than to the last refresh.
-        with svc.db.read() as conn:
-            meeting = meetings_repo.get_meeting(conn, meeting_id)
-            if meeting is None:
-                raise NotFound(f"no meeting {meeting_id!r}")
-            record, _ = compute_meeting_attendance(conn, meeting, svc.attendance_policy, svc.clock())
-        return AttendanceOut(
-            meeting_id=meeting.id,
-            provider=meeting.provider,
-            actual_start=record.actual_start,
-            actual_end=record.actual_end,
-            actual_duration_seconds=record.actual_duration_seconds,
-            completeness=meeting.completeness,
-            completeness_reason=meeting.completeness_reason,
-            participants=[
-                ParticipantOut(
-                    email=p.email,
-                    name=p.name,
-                    classification=p.classification,
-                    invited=p.invited,
-                    attended_seconds=p.attended_seconds,
-                    attended=p.attended,
-                    first_join=p.first_join,
-                    last_leave=p.last_leave,
-                    late_seconds=p.late_seconds,
-                    sessions=[SessionOut(joined_at=x.joined_at, left_at=x.left_at) for x in p.sessions],
-                )
-                for p in record.participants
-            ],
-        )
+    def query() -> bytes:
+        # The record the worker stored when it is current (a live meeting's open sessions are
+        # counted up to this moment), else computed from the stored events now.
+        view = read_attendance(svc.db, meeting_id, svc.attendance_policy, svc.clock())
+        return attendance_json(view.meeting, view.record)
 
-    return await run_in_threadpool(query)
+    return Response(await run_in_threadpool(query), media_type="application/json")

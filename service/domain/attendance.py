@@ -555,3 +555,12 @@ def _never_joined(email: str, name: str | None, company: CompanyDomains) -> Part
 def _participant_order(p: ParticipantAttendance) -> tuple[bool, datetime | None, str]:
     # Those who joined, by first join then key; then everyone else (never joined), by key.
     return (p.first_join is None, p.first_join, p.key)
+
+
+def seconds_attended_until(sessions: Iterable[SessionSpan], until: datetime) -> int:
+    """A live meeting's participant's `attended_seconds` as of `until`, from their listed sessions.
+
+    The same count `compute_attendance` makes while the meeting is live (open sessions run up to
+    `until`): it lets a record computed earlier be brought up to a later moment without its events.
+    """
+    return _union_seconds(sessions, _Window(None, None, require_utc(until)))

@@ -196,6 +196,19 @@ participant_attendance = Table(
     Index("ix_participant_attendance_email", "email", "classification", "meeting_id", "attended_seconds"),
 )
 
+# Each meeting's attendance record as last computed (the domain record as JSON), so a read serves it
+# instead of recomputing it from every event. `inputs` fingerprints what besides the events it was
+# computed from (invitees, schedule, completeness, company policy): a record whose inputs changed
+# since, or whose meeting is dirty, is not served.
+attendance_records = Table(
+    "attendance_records",
+    metadata,
+    Column("meeting_id", String(36), ForeignKey("meetings.id", ondelete="CASCADE"), primary_key=True),
+    Column("inputs", String(64), nullable=False),
+    Column("computed_at", UtcDateTime(), nullable=False),
+    Column("record", Text, nullable=False),
+)
+
 job_leases = Table(
     "job_leases",
     metadata,

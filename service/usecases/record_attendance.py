@@ -31,9 +31,10 @@ from service.domain.meeting import (
     ProviderName,
 )
 from service.domain.reports import AttendanceReport
-from service.storage import attendance_repo, inbox_repo, meetings_repo
+from service.storage import attendance_records_repo, attendance_repo, inbox_repo, meetings_repo
 from service.storage.database import Database, refuses_the_values
 from service.storage.inbox_repo import StoredDelivery
+from service.usecases.stored_attendance import record_document, record_inputs
 
 log = structlog.get_logger("salesmeet.attendance")
 
@@ -332,6 +333,16 @@ def refresh_meeting(
         reconcile_after=next_reconcile,
         discovered=discovered,
         now=now,
+    )
+    # Fingerprinted as the meeting now stands (a discovered meeting's start just followed its events).
+    refreshed = meetings_repo.get_meeting(conn, meeting_id)
+    assert refreshed is not None
+    attendance_records_repo.store_record(
+        conn,
+        meeting_id,
+        record_document(record),
+        inputs=record_inputs(refreshed, policy.company, policy.min_attendance_seconds),
+        computed_at=now,
     )
     return True
 
