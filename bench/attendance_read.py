@@ -2,15 +2,18 @@
 holds back webhook acknowledgements.
 
     python -m bench.attendance_read [--participants 7400] [--requests 10] [--readers 0]
-                                    [--database-url URL]
+                                    [--database-url URL] [--live]
 
 Plays one Zoom meeting of N participants (each joins once and leaves once) with the emulator's
-meeting player, stores the real webhook bodies in the inbox and lets the worker turn them into a
+meeting player (`--live`: no end yet, half of them still in), stores the real webhook bodies in the inbox and lets the worker turn them into a
 discovered meeting, then serves the real app (`create_app(build_runtime(...))`, no in-process
 worker) on a loopback port and times:
 
-- `GET .../attendance` over HTTP, one request at a time (the record is computed at read time);
-- the same computation in-process, split into reading + computing and building the JSON;
+- `GET .../attendance` over HTTP, one request at a time (the worker stored the record; it is
+  served from there);
+- in process, side by side: the record computed at read time and rendered by the pydantic
+  response model (how every read was served before records were stored), and the stored record
+  read and rendered as the route serves it now;
 - with `--readers C`: C clients reading that record in a loop while signed webhook deliveries are
   posted one at a time; prints their acknowledgement latency (intake has its own database pool).
 
@@ -41,7 +44,8 @@ from integrations.sandbox.zoom.webhooks import zoom_signature
 from integrations.zoom.webhook import delivery_key
 from integrations.zoom.webhook_check import decode_zoom_delivery
 from service.api.app import create_app
-from service.api.schemas import AttendanceOut
+from service.api.attendance_json import attendance_json
+from service.api.schemas import AttendanceOut, ParticipantOut, SessionOut
 from service.bootstrap import Runtime, build_runtime
 from service.config.loader import parse_config
 from service.config.secrets import Settings
@@ -50,6 +54,7 @@ from service.logging import configure_logging
 from service.storage import inbox_repo, meetings_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
 from service.usecases.provider_registry import ProviderRegistry
+from service.usecases.read_attendance import read_attendance
 from service.usecases.record_attendance import AttendancePolicy, compute_meeting_attendance
 from service.worker import Worker
 
@@ -59,8 +64,9 @@ READER_KEY = "bench-reports-key"
 BEGIN = datetime(2026, 11, 2, 9, tzinfo=UTC)
 
 
-def played_meeting(participants: int) -> list[bytes]:
-    """The webhook bodies of one meeting: start, every join, every leave, end."""
+def played_meeting(participants: int, *, live: bool = False) -> list[bytes]:
+    """The webhook bodies of one meeting: start, every join, every leave, end. Live: no end yet,
+    and every other participant has not left (their sessions are open)."""
     state = ZoomEmulatorState(ZoomEmulatorConfig(users=(HOST,)))
     meeting_id = state.add_meeting(HOST, topic="All-hands sales kick-off", start_time=BEGIN).id
     people = [
@@ -71,8 +77,13 @@ def played_meeting(participants: int) -> list[bytes]:
     # Joins spread over the first ten minutes and leaves over ten minutes from 50 min, in time order.
     offsets = [timedelta(seconds=i * 600 // participants) for i in range(participants)]
     script += [Join(BEGIN + at, p) for at, p in zip(offsets, people, strict=True)]
-    script += [Leave(BEGIN + timedelta(minutes=50) + at, p) for at, p in zip(offsets, people, strict=True)]
-    script.append(End(BEGIN + timedelta(hours=1)))
+    script += [
+        Leave(BEGIN + timedelta(minutes=50) + at, p)
+        for n, (at, p) in enumerate(zip(offsets, people, strict=True))
+        if not (live and n % 2)
+    ]
+    if not live:
+        script.append(End(BEGIN + timedelta(hours=1)))
     return [e.body for e in MeetingPlayer(state).play(meeting_id, script).events]
 
 
@@ -119,42 +130,57 @@ def serve(url: str) -> tuple[Runtime, str]:
     return runtime, serve_in_thread(create_app(runtime, run_worker=False), lifespan="on").url
 
 
-def in_process(runtime: Runtime, meeting_id: str) -> tuple[float, float]:
-    """Seconds to read and compute the record, and to build its JSON, as the route does."""
+def in_process(runtime: Runtime, meeting_id: str, runs: int = 3) -> dict[str, float]:
+    """Median seconds of each step, in process: the record computed at read time and rendered by
+    the response model (how the route served it before records were stored), and the stored record
+    read and rendered as the route serves it now."""
     svc = runtime.services
-    began = time.perf_counter()
-    with svc.db.read() as conn:
-        meeting = meetings_repo.get_meeting(conn, meeting_id)
-        assert meeting is not None
-        record, _ = compute_meeting_attendance(conn, meeting, svc.attendance_policy, svc.clock())
-    computed = time.perf_counter()
-    AttendanceOut.model_validate(
-        {
-            "meeting_id": meeting.id,
-            "provider": meeting.provider,
-            "actual_start": record.actual_start,
-            "actual_end": record.actual_end,
-            "actual_duration_seconds": record.actual_duration_seconds,
-            "completeness": meeting.completeness,
-            "completeness_reason": meeting.completeness_reason,
-            "participants": [
-                {
-                    "email": p.email,
-                    "name": p.name,
-                    "classification": p.classification,
-                    "invited": p.invited,
-                    "attended_seconds": p.attended_seconds,
-                    "attended": p.attended,
-                    "first_join": p.first_join,
-                    "last_leave": p.last_leave,
-                    "late_seconds": p.late_seconds,
-                    "sessions": [{"joined_at": x.joined_at, "left_at": x.left_at} for x in p.sessions],
-                }
+    steps: dict[str, list[float]] = {"compute": [], "model_json": [], "stored": [], "stored_json": []}
+    for _ in range(runs):
+        began = time.perf_counter()
+        with svc.db.read() as conn:
+            meeting = meetings_repo.get_meeting(conn, meeting_id)
+            assert meeting is not None
+            record, _ = compute_meeting_attendance(conn, meeting, svc.attendance_policy, svc.clock())
+        computed = time.perf_counter()
+        AttendanceOut(
+            meeting_id=meeting.id,
+            provider=meeting.provider,
+            actual_start=record.actual_start,
+            actual_end=record.actual_end,
+            actual_duration_seconds=record.actual_duration_seconds,
+            completeness=meeting.completeness,
+            completeness_reason=meeting.completeness_reason,
+            participants=[
+                ParticipantOut(
+                    email=p.email,
+                    name=p.name,
+                    classification=p.classification,
+                    invited=p.invited,
+                    attended_seconds=p.attended_seconds,
+                    attended=p.attended,
+                    first_join=p.first_join,
+                    last_leave=p.last_leave,
+                    late_seconds=p.late_seconds,
+                    sessions=[SessionOut(joined_at=x.joined_at, left_at=x.left_at) for x in p.sessions],
+                )
                 for p in record.participants
             ],
-        }
-    ).model_dump_json()
-    return computed - began, time.perf_counter() - computed
+        ).model_dump_json()
+        rendered = time.perf_counter()
+        view = read_attendance(svc.db, meeting_id, svc.attendance_policy, svc.clock())
+        assert view.served_stored, "the worker stored the record; it should be served"
+        read = time.perf_counter()
+        attendance_json(view.meeting, view.record)
+        done = time.perf_counter()
+        for name, seconds in (
+            ("compute", computed - began),
+            ("model_json", rendered - computed),
+            ("stored", read - rendered),
+            ("stored_json", done - read),
+        ):
+            steps[name].append(seconds)
+    return {name: statistics.median(values) for name, values in steps.items()}
 
 
 def signed_delivery(n: int) -> tuple[bytes, dict[str, str]]:
@@ -240,8 +266,17 @@ def run(url: str, bodies: list[bytes], requests: int, readers: int) -> None:
             f"  over HTTP, one at a time: median {statistics.median(seconds) * 1000:.0f} ms, "
             f"min {min(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms ({requests} requests)"
         )
-        compute, render = in_process(runtime, meeting_id)
-        print(f"  in process: read + compute {compute * 1000:.0f} ms, JSON {render * 1000:.0f} ms")
+        steps = in_process(runtime, meeting_id)
+        before = steps["compute"] + steps["model_json"]
+        after = steps["stored"] + steps["stored_json"]
+        print(
+            f"  in process, computed at read time (before): read + compute {steps['compute'] * 1000:.0f} ms, "
+            f"JSON by the response model {steps['model_json'] * 1000:.0f} ms, total {before * 1000:.0f} ms"
+        )
+        print(
+            f"  in process, stored record (now): read {steps['stored'] * 1000:.0f} ms, "
+            f"JSON {steps['stored_json'] * 1000:.0f} ms, total {after * 1000:.0f} ms ({before / after:.0f}x faster)"
+        )
         if readers:
             latencies, refused, failed_reads = acks_while_reading(base, path, readers, deliveries=40)
             p50 = quantile(latencies, 0.5) * 1000
@@ -263,9 +298,13 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--readers", type=int, default=0)
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--live", action="store_true", help="the meeting has not ended and half its participants are still in"
+    )
     args = parser.parse_args()
-    bodies = played_meeting(args.participants)
-    print(f"one meeting, {args.participants} participants, {len(bodies)} webhook deliveries")
+    bodies = played_meeting(args.participants, live=args.live)
+    state = "live" if args.live else "ended"
+    print(f"one {state} meeting, {args.participants} participants, {len(bodies)} webhook deliveries")
     with tempfile.TemporaryDirectory() as tmp:
         print("sqlite:")
         run(f"sqlite:///{tmp}/bench.db", bodies, args.requests, args.readers)

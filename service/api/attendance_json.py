@@ -29,7 +29,11 @@ def attendance_json(meeting: Meeting, record: Mapping[str, Any]) -> bytes:
         completeness=meeting.completeness,
         completeness_reason=meeting.completeness_reason,
         participants=[],
-        **{name: record[name] for name in AttendanceOut.model_fields if name in record and name != "participants"},
+        **{
+            name: record[name]
+            for name in AttendanceOut.model_fields
+            if name in record and name != "participants"
+        },
     ).model_dump(mode="json")
     head["participants"] = [_participant(p) for p in record["participants"]]
     return pydantic_core.to_json(head)

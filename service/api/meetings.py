@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
+from service.api.attendance_json import attendance_json
 from service.api.deps import CrmCaller, ReaderCaller, ServicesDep
 from service.api.error_docs import V1_ERRORS
-from service.api.attendance_json import attendance_json
 from service.api.schemas import (
     AttendanceOut,
     MeetingCreate,

@@ -22,7 +22,9 @@ from service.domain.meeting import CompanyDomains, Meeting
 # recomputed on read until the worker refreshes it.
 ENGINE_VERSION = 1
 
-_SHAPE = [[f.name for f in dataclasses.fields(t)] for t in (AttendanceRecord, ParticipantAttendance, SessionSpan)]
+_SHAPE = [
+    [f.name for f in dataclasses.fields(t)] for t in (AttendanceRecord, ParticipantAttendance, SessionSpan)
+]
 
 
 def record_document(record: AttendanceRecord) -> bytes:
