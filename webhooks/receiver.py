@@ -4,10 +4,12 @@ One receiver serves every provider's endpoints (`integrations.plugin.WebhookEndp
 provider's check runs first, on the raw bytes; what it accepts is committed through the inbox's
 group commit before the 2xx, and nothing it refuses is stored.
 
-Each endpoint is a plain ASGI app mounted as a route, not a FastAPI path operation: a join storm
-pays for routing, the check and the commit, not for dependency solving and Request/Response
-objects (see bench/webhook_ingest.py). The app's middleware and error handlers still apply: an
-exception here (a failed commit, an oversized body) becomes the usual JSON 5xx/413 answer.
+Each endpoint is a plain ASGI app, not a FastAPI path operation, and the app sends a POST to a
+webhook path straight to it, before any middleware (`service.api.app`): a join storm pays for the
+check and the commit, not for dependency solving, Request/Response objects and middleware layers
+(see bench/webhook_ingest.py). So the receiver answers its own errors, in the API's shape: a
+failed commit is a 503 with `Retry-After`, anything unexpected a 500, logged once.
+For any other method the path is an ordinary route, which answers 405.
 
 Bodies are bounded in time and in memory: a body must arrive within `body_timeout` seconds, and
 while more than `max_bytes_in_flight` bytes of unfinished bodies are held, new requests are
@@ -24,7 +26,7 @@ import structlog
 from fastapi import APIRouter
 from prometheus_client import Counter
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from integrations.plugin import Accept, Answer, Reject, WebhookEndpoint, WebhookRequest
 from service.storage.inbox_repo import Delivery
@@ -56,6 +58,20 @@ class _Refused(Exception):
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
+class _Responded:
+    """`send`, remembering whether the response has started (no second answer may follow)."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = True
+        await self.send(message)
+
+
 class WebhookReceiver:
     """The ASGI app behind one provider endpoint (the route answers 405 to other methods)."""
 
@@ -85,6 +101,21 @@ class WebhookReceiver:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Dispatched before the app's error middleware (see service.api.app): an unexpected error
+        # is answered here, once, with the API's 500 shape, and logged once.
+        responded = _Responded(send)
+        try:
+            await self._receive(scope, receive, responded)
+        except Exception as exc:
+            log.error(
+                "webhook.unhandled_error", provider=self._provider, error=type(exc).__name__, exc_info=exc
+            )
+            if not responded.started:
+                await _send_error(
+                    send, 500, "internal_error", "an unexpected error occurred; it has been logged"
+                )
+
+    async def _receive(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             self._check_declared_length(scope)
             body = await self._read_body(receive)
@@ -218,23 +249,3 @@ def webhook_router(receivers: Iterable[WebhookReceiver]) -> APIRouter:
         # An ASGI app as the endpoint makes Starlette call it as is, without request_response().
         router.routes.append(Route(receiver.path, receiver, methods=["POST"], include_in_schema=False))
     return router
-
-
-class WebhookFrontDoor:
-    """Outermost middleware: a POST to a webhook path goes straight to its receiver.
-
-    A join storm is the hot path; it skips the API's middleware (keys, body limits) and routing, whose
-    work the receiver does itself, in less. Everything else passes through to the app.
-    """
-
-    def __init__(self, app: ASGIApp, receivers: Iterable[WebhookReceiver]) -> None:
-        self._app = app
-        self._by_path = {receiver.path: receiver for receiver in receivers}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            receiver = self._by_path.get(scope["path"])
-            if receiver is not None:
-                await receiver(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
