@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -25,10 +24,12 @@ log = structlog.get_logger("salesmeet.inbox")
 TOUCH_INTERVAL = timedelta(seconds=1)
 
 
-@dataclass
 class _Pending:
-    delivery: Delivery
-    done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    __slots__ = ("delivery", "done")
+
+    def __init__(self, delivery: Delivery, done: asyncio.Future[bool]) -> None:
+        self.delivery = delivery
+        self.done = done
 
 
 class InboxWriter:
@@ -73,10 +74,10 @@ class InboxWriter:
         """Persist the delivery; True when new, False when it was a duplicate."""
         if self._task is None or self._wakeup is None or self._stopping:
             raise RuntimeError("inbox writer is not running")
-        pending = _Pending(delivery)
-        self._queue.append(pending)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(delivery, done))
         self._wakeup.set()
-        return await pending.done
+        return await done
 
     def _take_batch(self) -> list[_Pending]:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
