@@ -2,21 +2,21 @@
 
 A receiver awaits `InboxWriter.store()` and answers 2xx only after it returns: by then the delivery
 is committed. Concurrent deliveries share one transaction (group commit), so a join storm costs one
-fsync per batch instead of one per request.
+fsync per batch instead of one per request. One batch is written at a time, by the database's
+`IntakeStore` (service/storage/intake.py); the deliveries that arrive meanwhile form the next.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import anyio
 import structlog
 
 from service.storage.database import Database
-from service.storage.inbox_repo import Delivery, insert_deliveries, touch_last_webhook
+from service.storage.inbox_repo import Delivery
+from service.storage.intake import IntakeStore, open_intake
 
 log = structlog.get_logger("salesmeet.inbox")
 
@@ -24,10 +24,12 @@ log = structlog.get_logger("salesmeet.inbox")
 TOUCH_INTERVAL = timedelta(seconds=1)
 
 
-@dataclass
 class _Pending:
-    delivery: Delivery
-    done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    __slots__ = ("delivery", "done")
+
+    def __init__(self, delivery: Delivery, done: asyncio.Future[bool]) -> None:
+        self.delivery = delivery
+        self.done = done
 
 
 class InboxWriter:
@@ -44,13 +46,14 @@ class InboxWriter:
         self._queue: list[_Pending] = []
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
-        self._limiter = anyio.CapacityLimiter(1)
+        self._intake: IntakeStore | None = None
         self._last_touched: dict[str, datetime] = {}  # provider -> `now` of its last committed touch
         self._stopping = False
 
     async def start(self) -> None:
         if self._task is None:
             self._stopping = False  # a writer stopped once may be started again (a new lifespan)
+            self._intake = await open_intake(self._db)
             self._wakeup = asyncio.Event()
             self._task = asyncio.create_task(self._run(), name="inbox-writer")
 
@@ -63,15 +66,18 @@ class InboxWriter:
         self._wakeup.set()
         await task
         self._task = None
+        if self._intake is not None:
+            await self._intake.close()
+            self._intake = None
 
     async def store(self, delivery: Delivery) -> bool:
         """Persist the delivery; True when new, False when it was a duplicate."""
         if self._task is None or self._wakeup is None or self._stopping:
             raise RuntimeError("inbox writer is not running")
-        pending = _Pending(delivery)
-        self._queue.append(pending)
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(delivery, done))
         self._wakeup.set()
-        return await pending.done
+        return await done
 
     def _take_batch(self) -> list[_Pending]:
         batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
@@ -88,16 +94,21 @@ class InboxWriter:
                 return
 
     async def _flush(self, batch: list[_Pending]) -> None:
+        assert self._intake is not None
+        now = self._clock()
+        deliveries = [p.delivery for p in batch]
+        to_touch = self._providers_to_touch(deliveries, now)
         try:
-            new_keys = await anyio.to_thread.run_sync(
-                self._write, [p.delivery for p in batch], limiter=self._limiter
-            )
+            new_keys = await self._intake.write(deliveries, now, to_touch)
         except Exception as exc:  # the callers answer 5xx, so the provider retries: nothing is lost
             log.error("inbox.write_failed", error=type(exc).__name__, batch=len(batch))
             for p in batch:
                 if not p.done.done():
                     p.done.set_exception(exc)
             return
+        # Only a committed touch counts: after a failed batch the next one touches again.
+        for provider in to_touch:
+            self._last_touched[provider] = now
         # A key that was new is new for its first sender only; the identical copies that shared
         # its batch are duplicates, as they would have been one batch later.
         answered: set[tuple[str, str]] = set()
@@ -107,19 +118,6 @@ class InboxWriter:
             answered.add(key)
             if not p.done.done():
                 p.done.set_result(is_new)
-
-    def _write(self, deliveries: list[Delivery]) -> set[tuple[str, str]]:
-        # Runs on one thread at a time (the capacity-1 limiter), so `_last_touched` needs no lock.
-        now = self._clock()
-        to_touch = self._providers_to_touch(deliveries, now)
-        with self._db.write_intake() as conn:
-            new_keys = insert_deliveries(conn, deliveries, now)
-            if to_touch:
-                touch_last_webhook(conn, to_touch, now)
-        # Only a committed touch counts: after a failed batch the next one touches again.
-        for provider in to_touch:
-            self._last_touched[provider] = now
-        return new_keys
 
     def _providers_to_touch(self, deliveries: list[Delivery], now: datetime) -> list[str]:
         """The providers whose last-webhook time is a second or more out of date (or unknown).

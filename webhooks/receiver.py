@@ -4,10 +4,12 @@ One receiver serves every provider's endpoints (`integrations.plugin.WebhookEndp
 provider's check runs first, on the raw bytes; what it accepts is committed through the inbox's
 group commit before the 2xx, and nothing it refuses is stored.
 
-Each endpoint is a plain ASGI app mounted as a route, not a FastAPI path operation: a join storm
-pays for routing, the check and the commit, not for dependency solving and Request/Response
-objects (see bench/webhook_ingest.py). The app's middleware and error handlers still apply: an
-exception here (a failed commit, an oversized body) becomes the usual JSON 5xx/413 answer.
+Each endpoint is a plain ASGI app, not a FastAPI path operation, and the app sends a POST to a
+webhook path straight to it, before any middleware (`service.api.app`): a join storm pays for the
+check and the commit, not for dependency solving, Request/Response objects and middleware layers
+(see bench/webhook_ingest.py). So the receiver answers its own errors, in the API's shape: a
+failed commit is a 503 with `Retry-After`, anything unexpected a 500, logged once.
+For any other method the path is an ordinary route, which answers 405.
 
 Bodies are bounded in time and in memory: a body must arrive within `body_timeout` seconds, and
 while more than `max_bytes_in_flight` bytes of unfinished bodies are held, new requests are
@@ -19,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import structlog
 from fastapi import APIRouter
 from prometheus_client import Counter
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from integrations.plugin import Accept, Answer, Reject, WebhookEndpoint, WebhookRequest
 from service.storage.inbox_repo import Delivery
@@ -56,6 +59,70 @@ class _Refused(Exception):
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
+class _BodyDeadlines:
+    """The body reads in progress and their deadlines; a sweep cancels the reads that are late.
+
+    `asyncio.timeout()` around every read puts a timer in the loop's heap and takes it out again:
+    tens of microseconds a request, for a timer that almost never fires. Here a read costs a dict
+    entry, and one timer (while reads are in progress) sweeps ten times per timeout: a late body
+    is cut off between `timeout` and 1.1 x `timeout` after its read began.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._reads: dict[asyncio.Task[Any], float] = {}
+        self._cut_off: set[asyncio.Task[Any]] = set()
+        self._sweep_loop: asyncio.AbstractEventLoop | None = None
+
+    def enter(self) -> asyncio.Task[Any]:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = task.get_loop()
+        self._reads[task] = loop.time() + self.timeout
+        if self._sweep_loop is not loop:
+            self._sweep_loop = loop
+            loop.call_later(self.timeout / 10, self._sweep, loop)
+        return task
+
+    def leave(self, task: asyncio.Task[Any]) -> None:
+        del self._reads[task]
+        self._cut_off.discard(task)
+
+    def cut_off(self, task: asyncio.Task[Any]) -> bool:
+        """True when the sweep cancelled `task` (its read was late), and the cancellation is
+        then consumed; False for any other cancellation, which must propagate."""
+        if task not in self._cut_off:
+            return False
+        self._cut_off.discard(task)
+        task.uncancel()
+        return True
+
+    def _sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = loop.time()
+        for task, deadline in list(self._reads.items()):
+            if deadline <= now and task not in self._cut_off and task.get_loop() is loop:
+                self._cut_off.add(task)
+                task.cancel()
+        if any(task.get_loop() is loop for task in self._reads):
+            loop.call_later(self.timeout / 10, self._sweep, loop)
+        elif self._sweep_loop is loop:
+            self._sweep_loop = None
+
+
+class _Responded:
+    """`send`, remembering whether the response has started (no second answer may follow)."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = True
+        await self.send(message)
+
+
 class WebhookReceiver:
     """The ASGI app behind one provider endpoint (the route answers 405 to other methods)."""
 
@@ -75,7 +142,7 @@ class WebhookReceiver:
         self._endpoint = endpoint
         self._inbox = inbox
         self.budget = budget or BodyBudget()
-        self._body_timeout = body_timeout
+        self._deadlines = _BodyDeadlines(body_timeout)
         self._kept = frozenset(name.encode("latin-1") for name in endpoint.kept_headers)
         self._stored = WEBHOOKS.labels(provider, "stored")
         self._duplicate = WEBHOOKS.labels(provider, "duplicate")
@@ -85,6 +152,21 @@ class WebhookReceiver:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Dispatched before the app's error middleware (see service.api.app): an unexpected error
+        # is answered here, once, with the API's 500 shape, and logged once.
+        responded = _Responded(send)
+        try:
+            await self._receive(scope, receive, responded)
+        except Exception as exc:
+            log.error(
+                "webhook.unhandled_error", provider=self._provider, error=type(exc).__name__, exc_info=exc
+            )
+            if not responded.started:
+                await _send_error(
+                    send, 500, "internal_error", "an unexpected error occurred; it has been logged"
+                )
+
+    async def _receive(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             self._check_declared_length(scope)
             body = await self._read_body(receive)
@@ -139,30 +221,31 @@ class WebhookReceiver:
         chunks: list[bytes] = []
         held = 0
         budget = self.budget
+        task = self._deadlines.enter()
         try:
-            async with asyncio.timeout(self._body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        return None
-                    chunk: bytes = message.get("body", b"")
-                    if held + len(chunk) > self._max_body_bytes:
-                        raise _Refused(
-                            413, "payload_too_large", f"request body over {self._max_body_bytes} bytes"
-                        )
-                    if chunk:
-                        if budget.held + len(chunk) > budget.max_bytes:
-                            raise _Refused(
-                                503, "busy", "too many webhook bodies in flight; retry", retry_after=1
-                            )
-                        budget.held += len(chunk)
-                        held += len(chunk)
-                        chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        except TimeoutError:
-            raise _Refused(408, "body_timeout", "the request body did not arrive in time") from None
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None
+                chunk: bytes = message.get("body", b"")
+                if held + len(chunk) > self._max_body_bytes:
+                    raise _Refused(
+                        413, "payload_too_large", f"request body over {self._max_body_bytes} bytes"
+                    )
+                if chunk:
+                    if budget.held + len(chunk) > budget.max_bytes:
+                        raise _Refused(503, "busy", "too many webhook bodies in flight; retry", retry_after=1)
+                    budget.held += len(chunk)
+                    held += len(chunk)
+                    chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        except asyncio.CancelledError:
+            if self._deadlines.cut_off(task):
+                raise _Refused(408, "body_timeout", "the request body did not arrive in time") from None
+            raise
         finally:
+            self._deadlines.leave(task)
             budget.held -= held
 
     def _check_declared_length(self, scope: Scope) -> None:
@@ -218,23 +301,3 @@ def webhook_router(receivers: Iterable[WebhookReceiver]) -> APIRouter:
         # An ASGI app as the endpoint makes Starlette call it as is, without request_response().
         router.routes.append(Route(receiver.path, receiver, methods=["POST"], include_in_schema=False))
     return router
-
-
-class WebhookFrontDoor:
-    """Outermost middleware: a POST to a webhook path goes straight to its receiver.
-
-    A join storm is the hot path; it skips the API's middleware (keys, body limits) and routing, whose
-    work the receiver does itself, in less. Everything else passes through to the app.
-    """
-
-    def __init__(self, app: ASGIApp, receivers: Iterable[WebhookReceiver]) -> None:
-        self._app = app
-        self._by_path = {receiver.path: receiver for receiver in receivers}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            receiver = self._by_path.get(scope["path"])
-            if receiver is not None:
-                await receiver(scope, receive, send)
-                return
-        await self._app(scope, receive, send)
