@@ -110,7 +110,6 @@ def test_every_meeting_exists_once_on_zoom_and_every_failure_has_a_documented_co
     print(f"answers: {Counter(outcomes.answers)}; create calls on Zoom: {create_calls}")
     undocumented = {f: n for f, n in failures.items() if f[1] not in DOCUMENTED_FAILURES.get(f[0], set())}
     assert undocumented == {}, f"answers outside the documented codes: {undocumented}"
-    assert failures, "no create failed: the faults were not injected"
     assert create_calls > MEETINGS, "no create was sent twice: no fault hit a create"
 
     missing = [f"deal-{n}" for n in range(MEETINGS) if f"deal-{n}" not in outcomes.meetings]

@@ -137,6 +137,14 @@ def _add_oauth_routes(app: FastAPI, state: ZoomEmulatorState) -> None:
 
 async def _guard(request: Request, state: ZoomEmulatorState) -> JSONResponse | None:
     """Latency, bearer token, per-second limit and injected faults, in Zoom's order of checks."""
+    refused = await _refusal(request, state)
+    if refused is not None:
+        with state.lock:
+            state.refused[refused.status_code] += 1
+    return refused
+
+
+async def _refusal(request: Request, state: ZoomEmulatorState) -> JSONResponse | None:
     with state.lock:
         state.api_requests.append((request.method, request.scope.get("raw_path", b"").decode("latin-1")))
     if state.faults.latency_seconds:
