@@ -9,6 +9,7 @@ pool. Every failure is a `ProviderError`:
     ├── ProviderRejected          the provider refused our input (not retryable)
     ├── ProviderRateLimited       429 / quota; `retry_after` seconds when the provider said (retryable)
     └── ProviderUnavailable       5xx, timeout, connection failure, unreadable answer (retryable)
+        └── ProviderOutcomeUnknown    a create got no answer in time: it may have happened
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "ProviderHealth",
     "ProviderMeeting",
     "ProviderNotFound",
+    "ProviderOutcomeUnknown",
     "ProviderRateLimited",
     "ProviderRejected",
     "ProviderSubscription",
@@ -85,6 +87,16 @@ class ProviderUnavailable(ProviderError):
     retryable = True
 
 
+class ProviderOutcomeUnknown(ProviderUnavailable):
+    """A create was sent and no answer came in time, and looking for its meeting did not settle it.
+
+    The meeting may exist on the provider: the caller must look for it before creating again
+    (`MeetingRequest.maybe_created_since`), never simply retry.
+    """
+
+    code = "provider_timeout"
+
+
 @dataclass(frozen=True)
 class MeetingRequest:
     """What a provider needs to host a meeting. `start` is UTC; `timezone` is for display."""
@@ -97,6 +109,9 @@ class MeetingRequest:
     organizer: Person
     attendees: tuple[Person, ...]
     idempotency_key: str
+    # Set when an earlier create with this idempotency key (sent at or after this instant) got no
+    # answer: a provider without idempotent creates looks for that meeting before making one.
+    maybe_created_since: datetime | None = None
 
 
 @dataclass(frozen=True)

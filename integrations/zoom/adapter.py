@@ -16,6 +16,7 @@ from integrations.base import (
     ProviderHealth,
     ProviderMeeting,
     ProviderNotFound,
+    ProviderOutcomeUnknown,
     ProviderRejected,
     ProviderUnavailable,
 )
@@ -27,6 +28,8 @@ from service.domain.meeting import ProviderName
 
 # A participants report longer than this many pages means a paging loop, not a meeting.
 _MAX_REPORT_PAGES = 1000
+# Pages of a host's scheduled meetings read when looking for a create that got no answer.
+_MAX_LIST_PAGES = 50
 
 
 def _json_object(response: requests.Response) -> Mapping[str, Any]:
@@ -63,6 +66,7 @@ class ZoomProvider:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
+        self._now = now
         self._api = ZoomApi(
             settings, ZoomApp.of(settings, client_secret), sleep=sleep, monotonic=monotonic, now=now
         )
@@ -79,10 +83,44 @@ class ZoomProvider:
             raise ProviderUnavailable(ZOOM, str(exc)) from exc
 
     def create_meeting(self, request: MeetingRequest) -> ProviderMeeting:
+        """Zoom's create is not idempotent: a create that got no answer may have happened, so its
+        meeting is looked for (host, topic, start, duration, created since it was sent) before
+        anything is created again. Not settling that raises `ProviderOutcomeUnknown`."""
+        if request.maybe_created_since is not None:
+            earlier = self._find_created(request, request.maybe_created_since)
+            if earlier is not None:
+                return earlier
         fields = mapping.create_fields(request, self._settings)
         host = request.organizer.email
-        response = self._api.call(lambda zc: zc.meeting.create(user_id=host, **fields), idempotent=False)
+        sent_at = self._now()
+        try:
+            response = self._api.call(lambda zc: zc.meeting.create(user_id=host, **fields), idempotent=False)
+        except ProviderOutcomeUnknown:
+            found = self._find_created(request, sent_at)
+            if found is None:
+                raise
+            return found
         return self._provider_meeting(response)
+
+    def _find_created(self, request: MeetingRequest, since: datetime) -> ProviderMeeting | None:
+        """The meeting an unanswered create made, if Zoom lists it; ProviderOutcomeUnknown when
+        the listing itself fails (then nobody knows yet)."""
+        host = request.organizer.email
+        page_token = ""
+        try:
+            for _ in range(_MAX_LIST_PAGES):
+                page = _json_object(self._api.call(_list_page(host, page_token), idempotent=True))
+                found = mapping.created_by(page.get("meetings"), request, since)
+                if found is not None:
+                    return self._meeting(found)
+                page_token = str(page.get("next_page_token") or "")
+                if not page_token:
+                    return None
+        except ProviderError as exc:
+            raise ProviderOutcomeUnknown(
+                ZOOM, f"a create got no answer and its meeting could not be looked for ({exc.code})"
+            ) from exc
+        raise ProviderOutcomeUnknown(ZOOM, "a create got no answer and the host's meetings did not end")
 
     def update_meeting(self, provider_meeting_id: str, request: MeetingRequest) -> ProviderMeeting:
         meeting_id = _meeting_id(provider_meeting_id)
@@ -155,3 +193,14 @@ class ZoomProvider:
         except ProviderError as exc:
             return ProviderHealth(token_obtainable=False, detail=f"{exc.code}: {exc.message}")
         return ProviderHealth(token_obtainable=True)
+
+
+def _list_page(host: str, page_token: str) -> ZoomCall:
+    """One page of the host's scheduled meetings ("List meetings")."""
+    params = {"type": "scheduled", "page_size": 300, "next_page_token": page_token}
+
+    def call(zc: Any) -> requests.Response:
+        response: requests.Response = zc.meeting.list(user_id=host, **params)
+        return response
+
+    return call

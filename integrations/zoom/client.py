@@ -21,7 +21,13 @@ from typing import Any
 import requests
 from zoomus import ZoomClient
 
-from integrations.base import ProviderAuthError, ProviderError, ProviderRateLimited, ProviderUnavailable
+from integrations.base import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderOutcomeUnknown,
+    ProviderRateLimited,
+    ProviderUnavailable,
+)
 from integrations.zoom.config import ZoomConfig
 from integrations.zoom.errors import ZOOM, error_from_response, zoom_error_body
 
@@ -193,10 +199,10 @@ class ZoomApi:
             try:
                 response = operation(client)
             except requests.RequestException as exc:
-                error: ProviderError = ProviderUnavailable(
-                    ZOOM, f"Zoom API unreachable ({type(exc).__name__})"
-                )
                 may_retry = idempotent or not isinstance(exc, requests.ReadTimeout)
+                # A non-idempotent call that was sent and not answered may have been carried out.
+                unknown = ProviderOutcomeUnknown if not may_retry else ProviderUnavailable
+                error: ProviderError = unknown(ZOOM, f"Zoom API unreachable ({type(exc).__name__})")
             else:
                 if response.status_code < 400:
                     return response

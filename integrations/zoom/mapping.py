@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -69,6 +69,46 @@ def provider_meeting(body: Mapping[str, Any]) -> ProviderMeeting:
         start_url=start_url if isinstance(start_url, str) else None,
         extra=extra,
     )
+
+
+# Zoom's clock and ours disagree by a little; a meeting created this long before we sent is still ours.
+CREATED_AT_SLACK = timedelta(minutes=5)
+
+
+def created_by(listed: object, request: MeetingRequest, since: datetime) -> str | None:
+    """The id of the first-created listed meeting that a create of `request` sent at `since` made.
+
+    Zoom keeps no idempotency key, so the meeting is recognised by what was asked: the same topic,
+    start and duration, created no earlier than the request was sent (less clock slack).
+    """
+    if not isinstance(listed, list):
+        return None
+    wanted_start = require_utc(request.start).strftime("%Y-%m-%dT%H:%M:%SZ")
+    candidates: list[tuple[datetime, str]] = []
+    for meeting in listed:
+        if not isinstance(meeting, dict):
+            continue
+        meeting_id, created_at = meeting.get("id"), _zoom_instant(meeting.get("created_at"))
+        if (
+            isinstance(meeting_id, int)
+            and created_at is not None
+            and created_at >= since - CREATED_AT_SLACK
+            and meeting.get("topic") == request.title
+            and meeting.get("start_time") == wanted_start
+            and meeting.get("duration") == request.duration_minutes
+        ):
+            candidates.append((created_at, str(meeting_id)))
+    return min(candidates)[1] if candidates else None
+
+
+def _zoom_instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def report_path_ref(meeting_id_or_uuid: str) -> str:

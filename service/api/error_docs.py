@@ -31,6 +31,8 @@ _WHEN = {
     422: "Invalid fields (`validation_error`), one detail per field.",
     502: "The provider refused or failed (`provider_*` codes); nothing half-created is left.",
     503: "Busy or not ready; retry after `Retry-After` seconds.",
+    504: "A create got no answer from the provider in time (`provider_timeout`); it may have happened. "
+    "Retry with the same `external_ref`: the meeting is looked for before it is made again.",
 }
 
 
@@ -39,4 +41,4 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorOut, "description": _WHEN[status]} for status in statuses}
 
 
-V1_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 502, 503)
+V1_ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 502, 503, 504)

@@ -154,6 +154,8 @@ def record_provider_result(
             provider_attempts=_attempts_json(attempts),
             status=MeetingStatus.SCHEDULED.value,
             attendance_dirty=True,
+            change_owner=None,  # a resumed claim's lease ends with it
+            change_until=None,
             updated_at=now,
         )
     )
@@ -164,20 +166,65 @@ def delete_meeting_row(conn: Connection, meeting_id: str) -> None:
     conn.execute(delete(meetings).where(meetings.c.id == meeting_id))
 
 
-def claim_status(conn: Connection, ref: ExternalRef) -> tuple[str, str, datetime] | None:
-    """(meeting id, status, claimed at) of the row holding the CRM reference, if any."""
+@dataclass(frozen=True)
+class Claim:
+    """The row holding a CRM reference. `unknown_on` names the provider a create was sent to
+    without an answer (the meeting may exist there); None for a claim whose outcome is known."""
+
+    meeting_id: str
+    status: str
+    claimed_at: datetime
+    unknown_on: ProviderName | None
+
+
+def claim_status(conn: Connection, ref: ExternalRef) -> Claim | None:
+    """The row holding the CRM reference, if any."""
     c = meetings.c
     row = conn.execute(
-        select(c.id, c.status, c.created_at).where(c.external_system == ref.system, c.external_id == ref.id)
+        select(c.id, c.status, c.created_at, c.provider).where(
+            c.external_system == ref.system, c.external_id == ref.id
+        )
     ).first()
-    return (row.id, row.status, row.created_at) if row else None
+    if row is None:
+        return None
+    unknown_on = ProviderName(row.provider) if row.status == CREATING and row.provider else None
+    return Claim(row.id, row.status, row.created_at, unknown_on)
 
 
 def delete_stale_claim(conn: Connection, meeting_id: str, *, claimed_before: datetime) -> bool:
-    """Remove a claim whose request died before recording its provider meeting; False if it moved on."""
+    """Remove a claim whose request died before calling its provider or hearing back; False if it
+    moved on. A claim whose create got no answer is never dropped: it is resumed (`resume_claim`)."""
     c = meetings.c
     result = conn.execute(
-        delete(meetings).where(c.id == meeting_id, c.status == CREATING, c.created_at <= claimed_before)
+        delete(meetings).where(
+            c.id == meeting_id, c.status == CREATING, c.created_at <= claimed_before, c.provider.is_(None)
+        )
+    )
+    return bool(result.rowcount == 1)
+
+
+def mark_outcome_unknown(conn: Connection, meeting_id: str, provider: ProviderName, now: datetime) -> None:
+    """Keep the claim: its create was sent to `provider` and got no answer. Releases its lease."""
+    c = meetings.c
+    conn.execute(
+        update(meetings)
+        .where(c.id == meeting_id, c.status == CREATING)
+        .values(provider=provider.value, change_owner=None, change_until=None, updated_at=now)
+    )
+
+
+def resume_claim(conn: Connection, meeting_id: str, owner: str, now: datetime, ttl: timedelta) -> bool:
+    """Take over a claim whose create got no answer, to settle it; False if another request is on it."""
+    c = meetings.c
+    result = conn.execute(
+        update(meetings)
+        .where(
+            c.id == meeting_id,
+            c.status == CREATING,
+            c.provider.is_not(None),
+            or_(c.change_until.is_(None), c.change_until < now),
+        )
+        .values(change_owner=owner, change_until=now + ttl, updated_at=now)
     )
     return bool(result.rowcount == 1)
 

@@ -4,6 +4,11 @@ Idempotent create: the CRM's external reference is claimed in the database befor
 is called, so a retried or concurrent identical request waits for the first one and returns the
 same meeting; the provider is called once. A failed provider call removes the claim, so nothing
 half-created is left behind.
+
+A create that got no answer (`ProviderOutcomeUnknown`) may have made the meeting, so its claim is
+kept, marked with the provider it was sent to, and the caller gets 504 `provider_timeout`. The
+CRM's retry resumes that claim: the provider is asked for the meeting first and creates it only if
+it is not there, so a timed-out create is found again rather than made twice.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from integrations.base import MeetingRequest, ProviderError, ProviderMeeting, ProviderRateLimited
+from integrations.base import (
+    MeetingRequest,
+    ProviderError,
+    ProviderMeeting,
+    ProviderOutcomeUnknown,
+    ProviderRateLimited,
+)
 from service.domain.meeting import (
     Attendee,
     CompanyDomains,
@@ -175,6 +186,7 @@ class MeetingScheduler:
         primary = data.provider or (choice.provider if choice else self._routing.default)
         self._providers.get(primary)  # refuse an unconfigured provider before claiming anything
         deadline = time.monotonic() + self._claim_wait_seconds
+        resumed: meetings_repo.Claim | None = None
         while True:
             meeting_id = str(uuid.uuid4())
             try:
@@ -197,8 +209,11 @@ class MeetingScheduler:
             except meetings_repo.ExternalRefTaken:
                 assert data.external_ref is not None
                 existing = self._wait_for_claim(data.external_ref, deadline)
-                if existing is not None:
+                if isinstance(existing, Meeting):
                     return existing, False
+                if existing is not None:
+                    resumed, meeting_id = existing, existing.meeting_id
+                    break
                 # The claim vanished (its provider call failed): try to claim it ourselves.
 
         request = _provider_request(
@@ -206,7 +221,22 @@ class MeetingScheduler:
         )
         fallback = choice.fallback if choice else None
         try:
-            provider, made, attempts = self._create_on_provider(primary, fallback, request)
+            if resumed is not None and resumed.unknown_on is not None:
+                # Only where the unanswered create went, and only after looking for its meeting.
+                provider = resumed.unknown_on
+                request = replace(request, maybe_created_since=resumed.claimed_at)
+                made = self._providers.call(provider, lambda p: p.create_meeting(request))
+                attempts: tuple[ProviderAttempt, ...] = ()
+            else:
+                provider, made, attempts = self._create_on_provider(primary, fallback, request)
+        except ProviderOutcomeUnknown as exc:
+            with self._db.write() as conn:
+                if data.external_ref is None:  # no retry can name this claim to settle it
+                    meetings_repo.delete_meeting_row(conn, meeting_id)
+                else:
+                    meetings_repo.mark_outcome_unknown(conn, meeting_id, exc.provider, self._clock())
+            log.warning("meeting.create_outcome_unknown", meeting_id=meeting_id, provider=exc.provider.value)
+            raise _as_app_error(exc) from exc
         except ProviderError as exc:
             with self._db.write() as conn:
                 meetings_repo.delete_meeting_row(conn, meeting_id)
@@ -241,7 +271,7 @@ class MeetingScheduler:
                 existing = self._wait_for_claim(
                     data.external_ref, time.monotonic() + self._claim_wait_seconds
                 )
-                if existing is not None:
+                if isinstance(existing, Meeting):
                     return existing, False
             raise Conflict("this request's claim on its external_ref was taken over by a retry; retry it")
         log.info("meeting.created", meeting_id=meeting_id, provider=provider.value)
@@ -253,26 +283,36 @@ class MeetingScheduler:
         try:
             return primary, self._providers.call(primary, lambda p: p.create_meeting(request)), ()
         except ProviderError as exc:
-            if fallback is None or not self._providers.has(fallback):
+            # A create that may have happened must never be made a second time elsewhere.
+            unknown = isinstance(exc, ProviderOutcomeUnknown)
+            if unknown or fallback is None or not self._providers.has(fallback):
                 raise
             attempt = ProviderAttempt(primary, exc.code, exc.message)
             log.warning("meeting.fallback", primary=primary.value, fallback=fallback.value, error=exc.code)
             made = self._providers.call(fallback, lambda p: p.create_meeting(request))
             return fallback, made, (attempt,)
 
-    def _wait_for_claim(self, ref: ExternalRef, deadline: float) -> Meeting | None:
+    def _wait_for_claim(self, ref: ExternalRef, deadline: float) -> Meeting | meetings_repo.Claim | None:
+        """The meeting once its claim is settled; None once the claim is gone (claim afresh); the
+        claim itself once this request took it over to settle a create that got no answer."""
         delay = 0.01
         while True:
             with self._db.read() as conn:
                 claim = meetings_repo.claim_status(conn, ref)
                 if claim is None:
                     return None
-                meeting_id, status, claimed_at = claim
+                meeting_id, status, claimed_at = claim.meeting_id, claim.status, claim.claimed_at
                 if status != meetings_repo.CREATING:
                     meeting = meetings_repo.get_meeting(conn, meeting_id)
                     if meeting is not None:
                         return meeting
-            if status == meetings_repo.CREATING and claimed_at < self._clock() - STALE_CLAIM_AFTER:
+            if status == meetings_repo.CREATING and claim.unknown_on is not None:
+                with self._db.write() as conn:
+                    owner = uuid.uuid4().hex
+                    if meetings_repo.resume_claim(conn, meeting_id, owner, self._clock(), CHANGE_LEASE):
+                        log.info("meeting.claim_resumed", meeting_id=meeting_id)
+                        return claim
+            elif status == meetings_repo.CREATING and claimed_at < self._clock() - STALE_CLAIM_AFTER:
                 with self._db.write() as conn:
                     if meetings_repo.delete_stale_claim(conn, meeting_id, claimed_before=claimed_at):
                         log.warning("meeting.stale_claim_taken_over", meeting_id=meeting_id)
@@ -432,4 +472,7 @@ def _provider_request(
 
 def _as_app_error(exc: ProviderError) -> ProviderFailed:
     retry_after = exc.retry_after if isinstance(exc, ProviderRateLimited) else None
-    return ProviderFailed(exc.code, exc.message, provider=exc.provider.value, retry_after=retry_after)
+    failed = ProviderFailed(exc.code, exc.message, provider=exc.provider.value, retry_after=retry_after)
+    if isinstance(exc, ProviderOutcomeUnknown):
+        failed.status = 504  # a gateway timeout: retry with the same external_ref to settle it
+    return failed

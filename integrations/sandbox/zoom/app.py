@@ -53,10 +53,35 @@ def create_zoom_emulator(config: ZoomEmulatorConfig | None = None) -> FastAPI:
     state = ZoomEmulatorState(config or ZoomEmulatorConfig())
     app = FastAPI(title="Zoom sandbox emulator", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.zoom = state
+    app.add_middleware(LateAnswers, state=state)
     _add_oauth_routes(app, state)
     _add_meeting_routes(app, state)
     _add_report_routes(app, state)
     return app
+
+
+class LateAnswers:
+    """Hold back the answer of some /v2 calls after they were carried out (`faults.late_answer_rate`)."""
+
+    def __init__(self, app: Any, state: ZoomEmulatorState) -> None:
+        self._app = app
+        self._state = state
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v2/"):
+            await self._app(scope, receive, send)
+            return
+        delay = self._state.faults.late_answer_delay()
+        if not delay:
+            await self._app(scope, receive, send)
+            return
+
+        async def send_late(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                await asyncio.sleep(delay)
+            await send(message)
+
+        await self._app(scope, receive, send_late)
 
 
 # --- OAuth ---------------------------------------------------------------------------------------
@@ -112,10 +137,20 @@ def _add_oauth_routes(app: FastAPI, state: ZoomEmulatorState) -> None:
 
 async def _guard(request: Request, state: ZoomEmulatorState) -> JSONResponse | None:
     """Latency, bearer token, per-second limit and injected faults, in Zoom's order of checks."""
+    refused = await _refusal(request, state)
+    if refused is not None:
+        with state.lock:
+            state.refused[refused.status_code] += 1
+    return refused
+
+
+async def _refusal(request: Request, state: ZoomEmulatorState) -> JSONResponse | None:
     with state.lock:
         state.api_requests.append((request.method, request.scope.get("raw_path", b"").decode("latin-1")))
     if state.faults.latency_seconds:
         await asyncio.sleep(state.faults.latency_seconds)
+    if state.faults.expire_tokens_now():
+        state.expire_all_tokens()
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     status = state.token_status(token.strip()) if scheme.lower() == "bearer" else TokenStatus.INVALID
@@ -197,6 +232,23 @@ def _apply(meeting: EmulatedMeeting, fields: MeetingFields) -> None:
         meeting.settings = {**meeting.settings, **fields.settings}
 
 
+def _listed_meeting(meeting: EmulatedMeeting) -> dict[str, Any]:
+    """A meeting as "List meetings" shows it: no start_url, password or settings."""
+    return {
+        "uuid": meeting.uuid,
+        "id": meeting.id,
+        "host_id": meeting.host.id,
+        "topic": meeting.topic,
+        "type": meeting.type,
+        "start_time": zoom_time(meeting.start_time) if meeting.start_time else None,
+        "duration": meeting.duration,
+        "timezone": meeting.timezone,
+        "agenda": meeting.agenda,
+        "created_at": zoom_time(meeting.created_at),
+        "join_url": meeting.join_url,
+    }
+
+
 def _parse_meeting_id(raw: str) -> int | None:
     return int(raw) if raw.isdigit() and len(raw) <= 19 else None
 
@@ -230,6 +282,53 @@ def _add_meeting_routes(app: FastAPI, state: ZoomEmulatorState) -> None:
             settings=fields.settings,
         )
         return JSONResponse(meeting_json(meeting, _start_url(state, meeting)), status_code=201)
+
+    @app.get("/v2/users/{user_ref}/meetings")
+    async def list_meetings(user_ref: str, request: Request) -> JSONResponse:
+        """Zoom's "List meetings" of a host: scheduled (default) or upcoming, oldest created first."""
+        if (refused := await _guard(request, state)) is not None:
+            return refused
+        user = config.user_by_ref(user_ref)
+        if user is None:
+            return _error(404, 1001, f"User does not exist: {user_ref}.")
+        page_size = _page_size(request.query_params.get("page_size"))
+        if page_size is None:
+            return _error(400, 300, "Invalid field: page_size.")
+        listing = request.query_params.get("type", "scheduled")
+        if listing not in ("scheduled", "upcoming", "live"):
+            return _error(400, 300, f"Invalid field: type: {listing}.")
+        offset = 0
+        token = request.query_params.get("next_page_token")
+        cursor_key = f"list:{user.id}:{listing}"
+        if token:
+            cursor = state.redeem_page_token(token)
+            if cursor is None or cursor.instance_uuid != cursor_key:
+                return _error(400, 300, "The next page token is invalid or expired.")
+            offset = cursor.offset
+        now = state.now()
+        with state.lock:
+            found = [
+                m
+                for m in state.meetings.values()
+                if m.host.id == user.id
+                and (
+                    (listing == "scheduled" and m.type == 2)
+                    or (listing == "live" and m.in_progress)
+                    or (listing == "upcoming" and m.start_time is not None and m.start_time >= now)
+                )
+            ]
+        found.sort(key=lambda m: (m.created_at, m.id))
+        page = found[offset : offset + page_size]
+        next_offset = offset + page_size
+        next_token = state.issue_page_token(cursor_key, next_offset) if next_offset < len(found) else ""
+        return JSONResponse(
+            {
+                "page_size": page_size,
+                "total_records": len(found),
+                "next_page_token": next_token,
+                "meetings": [_listed_meeting(m) for m in page],
+            }
+        )
 
     @app.get("/v2/meetings/{meeting_ref}")
     async def get_meeting(meeting_ref: str, request: Request) -> JSONResponse:

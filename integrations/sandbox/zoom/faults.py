@@ -1,7 +1,12 @@
-"""API fault injection: latency, 429 (with or without Retry-After) and 5xx, by count or by rate.
+"""API fault injection: latency, 429 (with or without Retry-After) and 5xx, by count or by rate;
+expired tokens and late answers by rate.
 
 Counted faults ("the next N calls") are consumed first; rates draw from a seeded generator so a
 run with the same seed injects the same faults at the same calls.
+
+A late answer is the fault a client cannot tell from a lost request: the call is carried out, and
+only its answer is held back for `late_answer_seconds` (past the client's timeout). A create that
+times out this way did create the meeting.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ class ApiFaults:
         self.rate_limit_retry_after: str | None = "1"
         self.server_error_rate = 0.0
         self.server_error_status = 503
+        # Every token issued so far expires at the call (Zoom's 401 code 124), as after an hour.
+        self.token_expiry_rate = 0.0
+        self.late_answer_rate = 0.0
+        self.late_answer_seconds = 0.0
 
     def rate_limit_next(self, count: int, retry_after: str | None = "1") -> None:
         with self._lock:
@@ -43,6 +52,20 @@ class ApiFaults:
             self.latency_seconds = 0.0
             self.rate_limit_rate = 0.0
             self.server_error_rate = 0.0
+            self.token_expiry_rate = 0.0
+            self.late_answer_rate = 0.0
+
+    def expire_tokens_now(self) -> bool:
+        """Whether the call being served now finds every token expired."""
+        with self._lock:
+            return bool(self.token_expiry_rate) and self._random.random() < self.token_expiry_rate
+
+    def late_answer_delay(self) -> float:
+        """Seconds to hold back the answer of the call being served now (0: answer at once)."""
+        with self._lock:
+            if self.late_answer_rate and self._random.random() < self.late_answer_rate:
+                return self.late_answer_seconds
+            return 0.0
 
     def next_fault(self) -> InjectedFault | None:
         """The fault for the call being served now, if any (consumes a counted fault)."""

@@ -10,7 +10,7 @@ import base64
 import random
 import secrets
 import threading
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -98,6 +98,8 @@ class ZoomEmulatorState:
         self.token_requests = 0
         # The latest /v2 requests as (method, raw path), for tests and the admin to inspect.
         self.api_requests: deque[tuple[str, str]] = deque(maxlen=1000)
+        # /v2 calls refused by the guard, by HTTP status (429s from limits and faults, 401s, 5xx).
+        self.refused: Counter[int] = Counter()
 
     def now(self) -> datetime:
         return self.config.clock()
