@@ -329,14 +329,18 @@ class _IdentityResolver:
         registrations: Mapping[str, str],
     ) -> None:
         self._registrations = {
-            reg.strip(): email.strip().lower() for reg, email in registrations.items() if reg.strip() and email
+            reg.strip(): email.strip().lower()
+            for reg, email in registrations.items()
+            if reg.strip() and email
         }
         by_name: dict[str, set[str]] = defaultdict(set)
         for invitee in invitees:
             if invitee.email and normalised_name(invitee.name):
                 by_name[normalised_name(invitee.name)].add(invitee.email)
         # A name two invitees share tells neither apart: it matches nobody.
-        self._invitee_by_name = {name: next(iter(emails)) for name, emails in by_name.items() if len(emails) == 1}
+        self._invitee_by_name = {
+            name: next(iter(emails)) for name, emails in by_name.items() if len(emails) == 1
+        }
 
         sightings = [
             (e.participant, e.provider_meeting_instance)
@@ -434,7 +438,9 @@ class _UnionFind:
         return self._root(node)
 
 
-def _sightings_from_events(ordered: Sequence[AttendanceEvent], resolver: _IdentityResolver) -> dict[str, _Sighting]:
+def _sightings_from_events(
+    ordered: Sequence[AttendanceEvent], resolver: _IdentityResolver
+) -> dict[str, _Sighting]:
     sightings: dict[str, _Sighting] = {}
     for event in ordered:
         if event.participant is None or event.type not in PARTICIPANT_EVENT_TYPES:
@@ -453,7 +459,9 @@ def _sightings_from_events(ordered: Sequence[AttendanceEvent], resolver: _Identi
     return sightings
 
 
-def _apply_report(sightings: dict[str, _Sighting], report: AttendanceReport, resolver: _IdentityResolver) -> None:
+def _apply_report(
+    sightings: dict[str, _Sighting], report: AttendanceReport, resolver: _IdentityResolver
+) -> None:
     """Replace the webhook sessions (and waiting time) of everyone the report names by its rows."""
     rows_by_key: dict[str, list[tuple[_Resolved, ReportedSession]]] = defaultdict(list)
     for row in report.sessions:
@@ -469,7 +477,9 @@ def _apply_report(sightings: dict[str, _Sighting], report: AttendanceReport, res
             joined_at, left_at = require_utc(row.joined_at), require_utc(row.left_at)
             sighting.identified(who.identified_by)
             sighting.see_name(joined_at, row.name)
-            (sighting.reported_waiting if row.in_waiting_room else sighting.reported).append((joined_at, left_at))
+            (sighting.reported_waiting if row.in_waiting_room else sighting.reported).append(
+                (joined_at, left_at)
+            )
         sightings[key] = sighting
 
 
