@@ -231,6 +231,8 @@ async def get_attendance(meeting_id: str, caller: ReaderCaller, svc: ServicesDep
                     first_join=p.first_join,
                     last_leave=p.last_leave,
                     late_seconds=p.late_seconds,
+                    identified_by=p.identified_by,
+                    waiting_seconds=p.waiting_seconds,
                     sessions=[SessionOut(joined_at=x.joined_at, left_at=x.left_at) for x in p.sessions],
                 )
                 for p in record.participants

@@ -47,6 +47,9 @@ class AttendancePolicy:
     reconcile_delay: timedelta = timedelta(seconds=120)
     max_attempts: int = 8
     reconcile_delays: Mapping[ProviderName, timedelta] = field(default_factory=dict)
+    # How long after its planned end a meeting whose end the provider never told counts as over
+    # (the worker's sweep for unannounced ends waits as long).
+    unannounced_end_grace: timedelta = timedelta(hours=1)
 
     def reconcile_delay_for(self, provider: ProviderName) -> timedelta:
         return self.reconcile_delays.get(provider, self.reconcile_delay)
@@ -233,10 +236,14 @@ def compute_meeting_attendance(
         reported = attendance_repo.load_reported(
             conn, meeting.id, reported_start=state.reported_start, reported_end=state.reported_end
         )
-    elif meeting.completeness is Completeness.PARTIAL:
-        # The meeting is over but its report could not be had: close it at the last leave we saw
-        # rather than let open sessions grow for ever.
+    elif meeting.completeness is Completeness.PARTIAL or _over_without_its_end(meeting, events, policy, now):
+        # The meeting is over but its report could not be had (or is not had yet): close it at the
+        # last leave we saw rather than let open sessions grow for ever.
         reported = AttendanceReport(actual_start=None, actual_end=None, sessions=())
+    # Sessions still open in a meeting known to be over close at its planned end (a scheduled
+    # meeting only: a discovered one has no plan).
+    closes_at = meeting.schedule.end if meeting.origin is MeetingOrigin.API else None
+    registrations = {a.registrant_id: a.email for a in meeting.attendees if a.registrant_id}
     invitees = [Invitee(a.email, a.name) for a in meeting.attendees]
     if meeting.organizer.email and all(i.email != meeting.organizer.email for i in invitees):
         invitees.append(Invitee(meeting.organizer.email, meeting.organizer.name))
@@ -250,6 +257,8 @@ def compute_meeting_attendance(
             company=policy.company,
             min_attendance_seconds=policy.min_attendance_seconds,
             as_of=now,
+            registrations=registrations,
+            closes_at=closes_at,
         )
 
     record = attendance_against(meeting.schedule.start)
@@ -261,6 +270,35 @@ def compute_meeting_attendance(
         assert actual_start is not None
         record = attendance_against(actual_start)
     return record, events
+
+
+def _over_without_its_end(
+    meeting: Meeting, events: Sequence[AttendanceEvent], policy: AttendancePolicy, now: datetime
+) -> bool:
+    """A scheduled meeting long past its planned end whose end the provider never told (its
+    `meeting.ended` lost): over, though its report is not had yet."""
+    return (
+        meeting.origin is MeetingOrigin.API
+        and meeting.completeness is Completeness.LIVE
+        and now >= meeting.schedule.end + policy.unannounced_end_grace
+        and not any(e.type is EventType.MEETING_ENDED for e in events)
+    )
+
+
+def closed_at_planned_end(meeting: Meeting, record: AttendanceRecord, events: Sequence[AttendanceEvent]) -> bool:
+    """Whether the record's end is the planned end it was closed at, not one the provider told."""
+    return (
+        meeting.origin is MeetingOrigin.API
+        and record.actual_end == meeting.schedule.end
+        and not any(e.type is EventType.MEETING_ENDED for e in events)
+        and any(s.left_at == meeting.schedule.end for p in record.participants for s in p.sessions)
+    )
+
+
+CLOSED_AT_PLANNED_END = (
+    "the provider never told this meeting's end (its end event was lost): sessions still open were "
+    "closed at the planned end"
+)
 
 
 def refresh_meeting(
@@ -318,6 +356,15 @@ def refresh_meeting(
                 next_reconcile = None
             elif record.actual_end is not None and provider_said_ended and reconcile_after is None:
                 next_reconcile = record.actual_end + policy.reconcile_delay_for(provider)
+            elif record.actual_end is not None and reconcile_after is None:
+                # Over by its planned end (its end event lost): its report is wanted now, as the
+                # sweep for unannounced ends would, which no longer sees it once it is ended.
+                next_reconcile = now
+    reason = meeting.completeness_reason
+    if closed_at_planned_end(meeting, record, events) and CLOSED_AT_PLANNED_END not in (reason or ""):
+        meetings_repo.set_completeness_reason(
+            conn, meeting_id, CLOSED_AT_PLANNED_END if reason is None else f"{reason}; {CLOSED_AT_PLANNED_END}"
+        )
     discovered = (
         _discovered_meeting_shape(record, events, meeting.kind_derived)
         if meeting.origin is MeetingOrigin.PROVIDER

@@ -22,6 +22,7 @@ import structlog
 from integrations.base import MeetingRequest, ProviderError, ProviderMeeting, ProviderRateLimited
 from service.domain.meeting import (
     Attendee,
+    Classification,
     CompanyDomains,
     ExternalRef,
     Meeting,
@@ -202,7 +203,7 @@ class MeetingScheduler:
                 # The claim vanished (its provider call failed): try to claim it ourselves.
 
         request = _provider_request(
-            data.title, data.agenda, data.schedule, data.organizer, attendees, idempotency_key=meeting_id
+            data.title, data.agenda, data.schedule, data.organizer, attendees, idempotency_key=meeting_id, kind=kind
         )
         fallback = choice.fallback if choice else None
         try:
@@ -224,6 +225,8 @@ class MeetingScheduler:
                     attempts=attempts,
                     now=self._clock(),
                 )
+                if recorded:
+                    meetings_repo.record_registrations(conn, meeting_id, _registrations(made))
                 meeting = meetings_repo.get_meeting(conn, meeting_id) if recorded else None
         except Exception:
             # We could not record it: take it back on the provider rather than leave an orphan.
@@ -352,6 +355,7 @@ class MeetingScheduler:
                 updated.organizer,
                 attendees,
                 idempotency_key=meeting.id,
+                kind=kind,
             )
             provider_meeting_id = meeting.provider_meeting_id
             try:
@@ -372,6 +376,8 @@ class MeetingScheduler:
                 )
                 if applied and changes.attendees is not None:
                     meetings_repo.replace_attendees(conn, meeting_id, attendees)
+                if applied and made.registrations:
+                    meetings_repo.record_registrations(conn, meeting_id, _registrations(made))
             if not applied:
                 log.error(
                     "meeting.change_not_recorded", meeting_id=meeting_id, provider=meeting.provider.value
@@ -417,6 +423,7 @@ def _provider_request(
     attendees: Sequence[Attendee],
     *,
     idempotency_key: str,
+    kind: MeetingKind | None = None,
 ) -> MeetingRequest:
     return MeetingRequest(
         title=title,
@@ -427,7 +434,13 @@ def _provider_request(
         organizer=organizer,
         attendees=tuple(Person(a.email, a.name) for a in attendees),
         idempotency_key=idempotency_key,
+        kind=kind,
+        external_emails=frozenset(a.email for a in attendees if a.classification is Classification.EXTERNAL),
     )
+
+
+def _registrations(made: ProviderMeeting) -> dict[str, tuple[str, str]]:
+    return {r.email.strip().lower(): (r.registrant_id, r.join_url) for r in made.registrations}
 
 
 def _as_app_error(exc: ProviderError) -> ProviderFailed:
