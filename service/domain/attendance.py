@@ -707,8 +707,8 @@ def _waiting_seconds(sighting: _Sighting, window: _Window) -> int:
         spans.append((waited, next((at for at in admitted if at >= waited), window.counted_until)))
     total = timedelta(0)
     covered_until: datetime | None = None
-    for start, stop in sorted(spans):
-        start = start if covered_until is None else max(start, covered_until)
+    for began, stop in sorted(spans):
+        start = began if covered_until is None else max(began, covered_until)
         if stop > start:
             total += stop - start
             covered_until = stop

@@ -117,7 +117,9 @@ def replace_attendees(conn: Connection, meeting_id: str, attendees: Sequence[Att
         )
 
 
-def record_registrations(conn: Connection, meeting_id: str, registrations: Mapping[str, tuple[str, str]]) -> None:
+def record_registrations(
+    conn: Connection, meeting_id: str, registrations: Mapping[str, tuple[str, str]]
+) -> None:
     """Keep each attendee's registration on the provider: e-mail -> (registrant id, personal join URL)."""
     c = meeting_attendees.c
     for email, (registrant_id, join_url) in sorted(registrations.items()):

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from integrations.base import ProviderError, ProviderNotFound, ProviderRateLimited
-from service.domain.events import PARTICIPANT_EVENT_TYPES, EventType
+from service.domain.events import EventType
 from service.domain.meeting import Meeting
 from service.domain.reports import AttendanceReport
 from service.storage import attendance_repo, meetings_repo
@@ -61,6 +61,7 @@ def reconcile_meeting(
     log.info("reconcile.done", meeting_id=meeting.id, sessions=len(report.sessions))
 
 
+_ATTENDANCE_EVENTS = (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
 NO_REPORT_REASON = (
     "the provider keeps no participants report for this meeting (at most one participant in each "
     "instance): completed from its webhooks"
@@ -76,9 +77,9 @@ def _no_report_will_come(db: Database, meeting: Meeting) -> bool:
         )
     people: dict[str | None, set[str]] = {}
     for event in events:
-        if event.participant is not None and event.type in PARTICIPANT_EVENT_TYPES:
-            if event.type in (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT):
-                people.setdefault(event.provider_meeting_instance, set()).add(event.participant.key)
+        # Waiting-room time is not attendance: it makes no participant of the report.
+        if event.participant is not None and event.type in _ATTENDANCE_EVENTS:
+            people.setdefault(event.provider_meeting_instance, set()).add(event.participant.key)
     return all(len(keys) <= 1 for keys in people.values())
 
 
@@ -96,7 +97,11 @@ def _store_report(
             return
         attendance_repo.replace_reported_sessions(conn, meeting_id, report.sessions)
         meetings_repo.mark_reconciled(
-            conn, meeting_id, reported_start=report.actual_start, reported_end=report.actual_end, reason=reason
+            conn,
+            meeting_id,
+            reported_start=report.actual_start,
+            reported_end=report.actual_end,
+            reason=reason,
         )
         refresh_meeting(conn, meeting_id, policy, now)
 

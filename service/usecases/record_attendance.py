@@ -285,7 +285,9 @@ def _over_without_its_end(
     )
 
 
-def closed_at_planned_end(meeting: Meeting, record: AttendanceRecord, events: Sequence[AttendanceEvent]) -> bool:
+def closed_at_planned_end(
+    meeting: Meeting, record: AttendanceRecord, events: Sequence[AttendanceEvent]
+) -> bool:
     """Whether the record's end is the planned end it was closed at, not one the provider told."""
     return (
         meeting.origin is MeetingOrigin.API
@@ -363,7 +365,9 @@ def refresh_meeting(
     reason = meeting.completeness_reason
     if closed_at_planned_end(meeting, record, events) and CLOSED_AT_PLANNED_END not in (reason or ""):
         meetings_repo.set_completeness_reason(
-            conn, meeting_id, CLOSED_AT_PLANNED_END if reason is None else f"{reason}; {CLOSED_AT_PLANNED_END}"
+            conn,
+            meeting_id,
+            CLOSED_AT_PLANNED_END if reason is None else f"{reason}; {CLOSED_AT_PLANNED_END}",
         )
     discovered = (
         _discovered_meeting_shape(record, events, meeting.kind_derived)

@@ -203,7 +203,13 @@ class MeetingScheduler:
                 # The claim vanished (its provider call failed): try to claim it ourselves.
 
         request = _provider_request(
-            data.title, data.agenda, data.schedule, data.organizer, attendees, idempotency_key=meeting_id, kind=kind
+            data.title,
+            data.agenda,
+            data.schedule,
+            data.organizer,
+            attendees,
+            idempotency_key=meeting_id,
+            kind=kind,
         )
         fallback = choice.fallback if choice else None
         try:
