@@ -93,6 +93,21 @@ def load_events(
     return events
 
 
+def instance_first_seen(
+    conn: Connection, provider: ProviderName, provider_meeting_id: str, instance: str
+) -> datetime | None:
+    """The earliest moment any stored event of one instance of a provider meeting tells of."""
+    c = attendance_events.c
+    first: datetime | None = conn.execute(
+        select(func.min(c.occurred_at)).where(
+            c.provider == provider.value,
+            c.provider_meeting_id == provider_meeting_id,
+            func.coalesce(c.provider_meeting_instance, "") == instance,
+        )
+    ).scalar()
+    return first
+
+
 def replace_reported_sessions(conn: Connection, meeting_id: str, sessions: Iterable[ReportedSession]) -> None:
     conn.execute(delete(reported_sessions).where(reported_sessions.c.meeting_id == meeting_id))
     rows = [

@@ -39,6 +39,18 @@ log = structlog.get_logger("salesmeet.attendance")
 
 
 @dataclass(frozen=True)
+class InstanceWindow:
+    """Which instances of a provider meeting id belong to the meeting scheduled under it: those
+    starting from `before` its scheduled start to `after` its planned end."""
+
+    before: timedelta = timedelta(hours=1)
+    after: timedelta = timedelta(days=1)
+
+    def holds(self, meeting: Meeting, instance_start: datetime) -> bool:
+        return meeting.schedule.start - self.before <= instance_start <= meeting.schedule.end + self.after
+
+
+@dataclass(frozen=True)
 class AttendancePolicy:
     company: CompanyDomains
     min_attendance_seconds: int
@@ -50,6 +62,10 @@ class AttendancePolicy:
     # How long after its planned end a meeting whose end the provider never told counts as over
     # (the worker's sweep for unannounced ends waits as long).
     unannounced_end_grace: timedelta = timedelta(hours=1)
+    instance_windows: Mapping[ProviderName, InstanceWindow] = field(default_factory=dict)
+
+    def instance_window_for(self, provider: ProviderName) -> InstanceWindow:
+        return self.instance_windows.get(provider, InstanceWindow())
 
     def reconcile_delay_for(self, provider: ProviderName) -> timedelta:
         return self.reconcile_delays.get(provider, self.reconcile_delay)
@@ -85,6 +101,12 @@ def process_inbox_batch(
         for (provider, provider_meeting_id, instance), sample in sorted(touched.items()):
             # A meeting scheduled here spans all its instances; otherwise each instance is a meeting.
             meeting_id = meetings_repo.find_by_provider_meeting(conn, provider, provider_meeting_id)
+            if (
+                meeting_id is not None
+                and instance
+                and not _instance_belongs(conn, meeting_id, sample, policy)
+            ):
+                meeting_id = None  # the id started again far from its slot: a meeting of its own
             if meeting_id is not None:
                 # A meeting made from these webhooks before the create recorded the id (another
                 # replica) is refreshed too, which folds it into this one.
@@ -104,6 +126,18 @@ def process_inbox_batch(
         last_id=batch[-1].id,
     )
     return len(batch)
+
+
+def _instance_belongs(
+    conn: Connection, meeting_id: str, sample: AttendanceEvent, policy: AttendancePolicy
+) -> bool:
+    """Whether the instance `sample` is from started within the scheduled meeting's window."""
+    meeting = meetings_repo.get_meeting(conn, meeting_id)
+    instance = sample.provider_meeting_instance
+    if meeting is None or instance is None:
+        return True
+    started = attendance_repo.instance_first_seen(conn, sample.provider, sample.provider_meeting_id, instance)
+    return policy.instance_window_for(sample.provider).holds(meeting, started or sample.occurred_at)
 
 
 def _events_of(delivery: StoredDelivery, decoders: Mapping[str, EventDecoder]) -> list[AttendanceEvent]:
@@ -244,6 +278,10 @@ def compute_meeting_attendance(
     # meeting only: a discovered one has no plan).
     closes_at = meeting.schedule.end if meeting.origin is MeetingOrigin.API else None
     registrations = {a.registrant_id: a.email for a in meeting.attendees if a.registrant_id}
+    if meeting.origin is MeetingOrigin.API:
+        events, reported = _within_window(
+            meeting, events, reported, policy.instance_window_for(meeting.provider)
+        )
     invitees = [Invitee(a.email, a.name) for a in meeting.attendees]
     if meeting.organizer.email and all(i.email != meeting.organizer.email for i in invitees):
         invitees.append(Invitee(meeting.organizer.email, meeting.organizer.name))
@@ -270,6 +308,41 @@ def compute_meeting_attendance(
         assert actual_start is not None
         record = attendance_against(actual_start)
     return record, events
+
+
+def _within_window(
+    meeting: Meeting,
+    events: list[AttendanceEvent],
+    reported: AttendanceReport | None,
+    window: InstanceWindow,
+) -> tuple[list[AttendanceEvent], AttendanceReport | None]:
+    """The events and report rows of the instances that belong to the scheduled meeting.
+
+    An instance is placed by the first moment anything tells of it (event or report row). When a
+    report row is dropped the report's own start and end (which span every instance) are dropped
+    too: the kept instances' events and rows tell the meeting's span.
+    """
+    first_seen: dict[str, datetime] = {}
+    for event in events:
+        if event.provider_meeting_instance:
+            known = first_seen.get(event.provider_meeting_instance)
+            if known is None or event.occurred_at < known:
+                first_seen[event.provider_meeting_instance] = event.occurred_at
+    for row in reported.sessions if reported is not None else ():
+        if row.instance:
+            known = first_seen.get(row.instance)
+            if known is None or row.joined_at < known:
+                first_seen[row.instance] = row.joined_at
+    outside = {instance for instance, at in first_seen.items() if not window.holds(meeting, at)}
+    if not outside:
+        return events, reported
+    kept_events = [e for e in events if e.provider_meeting_instance not in outside]
+    if reported is None:
+        return kept_events, None
+    rows = tuple(r for r in reported.sessions if r.instance not in outside)
+    if len(rows) == len(reported.sessions):
+        return kept_events, reported
+    return kept_events, AttendanceReport(actual_start=None, actual_end=None, sessions=rows)
 
 
 def _over_without_its_end(
@@ -321,7 +394,14 @@ def refresh_meeting(
         scheduled = meetings_repo.find_by_provider_meeting(
             conn, meeting.provider, meeting.provider_meeting_id
         )
-        if scheduled is not None and scheduled != meeting_id:
+        scheduled_meeting = meetings_repo.get_meeting(conn, scheduled) if scheduled is not None else None
+        window = policy.instance_window_for(meeting.provider)
+        if (
+            scheduled is not None
+            and scheduled != meeting_id
+            and scheduled_meeting is not None
+            and window.holds(scheduled_meeting, _first_seen(conn, meeting))
+        ):
             # Its webhooks beat the create that scheduled it here (two replicas, one in between the
             # other's lookup and commit): it was that meeting all along. Its events stay; that
             # meeting's record picks them up.
@@ -385,6 +465,15 @@ def refresh_meeting(
         now=now,
     )
     return True
+
+
+def _first_seen(conn: Connection, meeting: Meeting) -> datetime:
+    """When a discovered meeting's instance was first told of (its stored start otherwise)."""
+    assert meeting.provider is not None and meeting.provider_meeting_id is not None
+    seen = attendance_repo.instance_first_seen(
+        conn, meeting.provider, meeting.provider_meeting_id, meeting.provider_instance or ""
+    )
+    return seen or meeting.schedule.start
 
 
 def _outgrew_its_report(
