@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from service.domain.meeting import Person, ProviderName
+from service.domain.meeting import MeetingKind, Person, ProviderName
 from service.domain.reports import AttendanceReport, ReportedSession
 
 __all__ = [
     "AttendanceReport",
+    "AttendeeRegistration",
     "MeetingProvider",
     "MeetingRequest",
     "ProviderAuthError",
@@ -112,6 +113,19 @@ class MeetingRequest:
     # Set when an earlier create with this idempotency key (sent at or after this instant) got no
     # answer: a provider without idempotent creates looks for that meeting before making one.
     maybe_created_since: datetime | None = None
+    kind: MeetingKind | None = None
+    # Attendees outside the company's domains (a provider may register them, as Zoom does).
+    external_emails: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class AttendeeRegistration:
+    """An attendee registered for the meeting on the provider: the id the provider's events and
+    report name them by (even when it hides their e-mail), and their personal join link."""
+
+    email: str
+    registrant_id: str
+    join_url: str
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,8 @@ class ProviderMeeting:
     start_url: str | None = None
     # Provider-specific handles kept for later calls (Zoom's instance uuid, Graph's event id...).
     extra: Mapping[str, str] = field(default_factory=dict)
+    # The attendees registered on the provider, every one of them after an update.
+    registrations: tuple[AttendeeRegistration, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from service.domain.meeting import ProviderName
 from service.storage import provider_status_repo
 from service.storage.database import Database, create_database_engine
 from service.usecases.provider_registry import ProviderRegistry
-from service.usecases.record_attendance import AttendancePolicy
+from service.usecases.record_attendance import AttendancePolicy, InstanceWindow
 from service.usecases.schedule_meeting import MeetingScheduler
 from service.usecases.services import Services
 from service.worker import Worker
@@ -131,6 +131,13 @@ def build_runtime(
         timezone=config.company.timezone,
         reconcile_delays={name: w.plugin.reconcile_delay(w.section) for name, w in wired.items()},
         max_attempts=config.worker.max_attempts,
+        instance_windows={
+            name: InstanceWindow(
+                before=timedelta(minutes=w.section.instance_window_before_minutes),
+                after=timedelta(minutes=w.section.instance_window_after_minutes),
+            )
+            for name, w in wired.items()
+        },
     )
     subscriptions: dict[ProviderName, SubscriptionManager] = {
         name: w.parts.subscriptions for name, w in wired.items() if w.parts.subscriptions is not None

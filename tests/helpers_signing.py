@@ -21,6 +21,7 @@ from integrations.sandbox.zoom import (
     TruthSession,
     ZoomEmulatorConfig,
     ZoomEmulatorState,
+    ZoomRealism,
     ZoomUser,
     zoom_signature,
 )
@@ -60,7 +61,9 @@ class OfflineZoom:
     """An emulator state with no server: enough for the player to build real webhook bodies."""
 
     def __init__(self, seed: int = 0) -> None:
-        self.state = ZoomEmulatorState(ZoomEmulatorConfig(users=(HOST,), seed=seed))
+        self.state = ZoomEmulatorState(
+            ZoomEmulatorConfig(users=(HOST,), seed=seed, realism=ZoomRealism.kind())
+        )
 
     def add_meeting(self, topic: str, start: datetime) -> int:
         return self.state.add_meeting(HOST, topic=topic, start_time=start, password="00000000").id

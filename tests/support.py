@@ -40,7 +40,16 @@ def sandbox_config(public_url: str = "http://127.0.0.1:9", **zoom: Any) -> dict[
             "timezone": "Europe/Berlin",
             "hourly_cost": {"default": 80, "currency": "EUR"},
         },
-        "providers": {"zoom": {"enabled": True, "sandbox": True, "reconcile_delay_seconds": 0, **zoom}},
+        # The kind emulator unless a test asks for the real one (`sandbox_behaviour="real"`).
+        "providers": {
+            "zoom": {
+                "enabled": True,
+                "sandbox": True,
+                "reconcile_delay_seconds": 0,
+                "sandbox_behaviour": "kind",
+                **zoom,
+            }
+        },
         "routing": {"default": "zoom"},
         "api_keys": [
             {"name": "crm", "scope": "crm", "hash": _hash(CRM_KEY)},

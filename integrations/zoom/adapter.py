@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ import requests
 
 from integrations.base import (
     AttendanceReport,
+    AttendeeRegistration,
     MeetingRequest,
     ProviderError,
     ProviderHealth,
@@ -30,6 +32,8 @@ from service.domain.meeting import ProviderName
 _MAX_REPORT_PAGES = 1000
 # Pages of a host's scheduled meetings read when looking for a create that got no answer.
 _MAX_LIST_PAGES = 50
+# Registrants per page when listing them (Zoom's maximum).
+_REGISTRANT_PAGE_SIZE = 300
 
 
 def _json_object(response: requests.Response) -> Mapping[str, Any]:
@@ -46,6 +50,22 @@ def _meeting_id(provider_meeting_id: str) -> str:
     if not provider_meeting_id.isdigit():
         raise ProviderRejected(ZOOM, f"not a Zoom meeting id: {provider_meeting_id!r}")
     return provider_meeting_id
+
+
+def _add_registrant(meeting_id: str, fields: Mapping[str, Any]) -> ZoomCall:
+    def call(zc: Any) -> requests.Response:
+        response: requests.Response = zc.meeting.add_registrant(id=meeting_id, **fields)
+        return response
+
+    return call
+
+
+def _list_registrants(meeting_id: str, params: Mapping[str, Any]) -> ZoomCall:
+    def call(zc: Any) -> requests.Response:
+        response: requests.Response = zc.meeting.list_registrants(id=meeting_id, **params)
+        return response
+
+    return call
 
 
 class ZoomProvider:
@@ -99,8 +119,18 @@ class ZoomProvider:
             found = self._find_created(request, sent_at)
             if found is None:
                 raise
-            return found
-        return self._provider_meeting(response)
+            made = found
+        else:
+            made = self._provider_meeting(response)
+        if not mapping.registers_attendees(request, self._settings):
+            return made
+        try:
+            registered = self._sync_registrants(made.provider_meeting_id, request, already=[])
+        except ProviderError:
+            # Half a meeting is worse than none: the caller reports the failure, nothing is left.
+            self.cancel_meeting(made.provider_meeting_id)
+            raise
+        return replace(made, registrations=tuple(registered))
 
     def _find_created(self, request: MeetingRequest, since: datetime) -> ProviderMeeting | None:
         """The meeting an unanswered create made, if Zoom lists it; ProviderOutcomeUnknown when
@@ -127,7 +157,57 @@ class ZoomProvider:
         fields = mapping.schedule_fields(request, self._settings)
         # PATCH changes the meeting in place (204); read it back for the current join data.
         self._api.call(lambda zc: zc.meeting.update(id=meeting_id, **fields), idempotent=True)
-        return self._meeting(meeting_id)
+        made = self._meeting(meeting_id)
+        if not mapping.registers_attendees(request, self._settings):
+            return made
+        registered = self._sync_registrants(meeting_id, request, already=self._registrants(meeting_id))
+        return replace(made, registrations=tuple(registered))
+
+    def _sync_registrants(
+        self, meeting_id: str, request: MeetingRequest, already: list[AttendeeRegistration]
+    ) -> list[AttendeeRegistration]:
+        """Register every external attendee not registered yet and cancel those no longer invited;
+        returns every external attendee's registration."""
+        wanted = mapping.external_attendees(request)
+        wanted_emails = {email for email, _ in wanted}
+        known = {r.email: r for r in already}
+        gone = [r for r in already if r.email not in wanted_emails]
+        if gone:
+            body = [{"id": r.registrant_id, "email": r.email} for r in gone]
+            self._api.call(
+                lambda zc: zc.meeting.update_registrant_status(
+                    id=meeting_id, action="cancel", registrants=body
+                ),
+                idempotent=True,
+            )
+        registered = []
+        for email, name in wanted:
+            if email in known:
+                registered.append(known[email])
+                continue
+            fields = mapping.registrant_fields(email, name)
+            # Adding a registrant twice gives the same registration back, so a retry is harmless.
+            response = self._api.call(_add_registrant(meeting_id, fields), idempotent=True)
+            try:
+                registered.append(mapping.registration(email, _json_object(response)))
+            except ValueError as exc:
+                raise ProviderUnavailable(ZOOM, str(exc)) from exc
+        return registered
+
+    def _registrants(self, meeting_id: str) -> list[AttendeeRegistration]:
+        found: list[AttendeeRegistration] = []
+        page_token = ""
+        for _ in range(_MAX_REPORT_PAGES):
+            params = {"page_size": _REGISTRANT_PAGE_SIZE, "next_page_token": page_token, "status": "approved"}
+            page = _json_object(self._api.call(_list_registrants(meeting_id, params), idempotent=True))
+            try:
+                found.extend(mapping.listed_registrations(page))
+            except ValueError as exc:
+                raise ProviderUnavailable(ZOOM, str(exc)) from exc
+            page_token = str(page.get("next_page_token") or "")
+            if not page_token:
+                return found
+        raise ProviderUnavailable(ZOOM, "registrants list did not end after many pages")
 
     def cancel_meeting(self, provider_meeting_id: str, extra: Mapping[str, str] | None = None) -> None:
         meeting_id = _meeting_id(provider_meeting_id)
@@ -152,7 +232,17 @@ class ZoomProvider:
         uuids = mapping.past_instance_uuids(listing)
         if not uuids:
             return self._instance_report(meeting_id, None)  # the latest instance; its detail names it
-        return mapping.merge_reports([self._instance_report(uuid, uuid) for uuid in uuids])
+        reports = []
+        for uuid in uuids:
+            try:
+                reports.append(self._instance_report(uuid, uuid))
+            except ProviderNotFound:
+                # Zoom keeps no report of an instance with fewer than two participants; its
+                # webhooks stand for it (the merged report names none of its people).
+                continue
+        if not reports:
+            raise ProviderNotFound(ZOOM, "no participants report exists for any instance of this meeting")
+        return mapping.merge_reports(reports)
 
     def _instance_report(self, meeting_id_or_uuid: str, instance: str | None) -> AttendanceReport:
         ref = mapping.report_path_ref(meeting_id_or_uuid)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
@@ -28,3 +28,13 @@ class ZoomConfig(ProviderSection):
     max_retry_wait_seconds: float = Field(30.0, ge=0, allow_inf_nan=False)
     # Rows per page of the participants report (Zoom's maximum is 300).
     report_page_size: int = Field(300, ge=1, le=300)
+    # Customer meetings are made with registration (automatic approval) and every external invitee
+    # is registered: Zoom hides the e-mail of anyone outside the account unless they registered,
+    # and each attendee gets their own join link. Needs a licensed (Pro or higher) host.
+    register_external_attendees: bool = True
+    # Whether Zoom itself e-mails registrants (confirmation, link); off: the CRM sends the links.
+    registrant_emails: bool = False
+    # Sandbox only: "real" makes the built-in emulator as unkind as Zoom (hidden external identities,
+    # new guest ids on every rejoin, waiting-room rows, no report below two participants); "kind"
+    # tells everything (for demos and tests that need it).
+    sandbox_behaviour: Literal["real", "kind"] = "real"

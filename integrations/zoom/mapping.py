@@ -8,12 +8,19 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-from integrations.base import AttendanceReport, MeetingRequest, ProviderMeeting, ReportedSession
+from integrations.base import (
+    AttendanceReport,
+    AttendeeRegistration,
+    MeetingRequest,
+    ProviderMeeting,
+    ReportedSession,
+)
 from integrations.zoom.config import ZoomConfig
 from integrations.zoom.identity import participant_id
 from service.domain.meeting import (
     MAX_ID_LENGTH,
     MAX_NAME_LENGTH,
+    MeetingKind,
     check_instant,
     display_text,
     require_utc,
@@ -21,14 +28,67 @@ from service.domain.meeting import (
 )
 
 SCHEDULED_MEETING = 2
+# Registration settings: approval_type 0 approves every registrant at once; registration_type 1
+# registers once for every occurrence.
+AUTOMATIC_APPROVAL = 0
+NO_REGISTRATION = 2
+REGISTER_ONCE = 1
+
+
+def registers_attendees(request: MeetingRequest, settings: ZoomConfig) -> bool:
+    """Whether this meeting's external attendees are registered on Zoom (a customer meeting)."""
+    return settings.register_external_attendees and request.kind is MeetingKind.CUSTOMER
+
+
+def external_attendees(request: MeetingRequest) -> list[tuple[str, str | None]]:
+    """(e-mail, name) of the attendees to register, in a stable order."""
+    return sorted((p.email, p.name) for p in request.attendees if p.email in request.external_emails)
 
 
 def meeting_settings(request: MeetingRequest, settings: ZoomConfig) -> dict[str, Any]:
-    return {
+    fields: dict[str, Any] = {
         "waiting_room": settings.waiting_room,
         "join_before_host": settings.join_before_host,
         "meeting_invitees": [{"email": person.email} for person in request.attendees],
     }
+    if registers_attendees(request, settings):
+        fields.update(
+            approval_type=AUTOMATIC_APPROVAL,
+            registration_type=REGISTER_ONCE,
+            registrants_email_notification=settings.registrant_emails,
+            registrants_confirmation_email=settings.registrant_emails,
+        )
+    return fields
+
+
+def registrant_fields(email: str, name: str | None) -> dict[str, Any]:
+    """A registrant: Zoom requires a first name; the e-mail's local part stands in for a missing one."""
+    first, _, last = (name or "").strip().partition(" ")
+    fields: dict[str, Any] = {"email": email, "first_name": first or email.partition("@")[0]}
+    if last.strip():
+        fields["last_name"] = last.strip()
+    return fields
+
+
+def registration(email: str, body: Mapping[str, Any]) -> AttendeeRegistration:
+    """An add-registrant answer (or a listed registrant) as the attendee's registration."""
+    registrant_id = body.get("registrant_id") or body.get("id")
+    join_url = body.get("join_url")
+    if not isinstance(registrant_id, str) or not registrant_id or not isinstance(join_url, str):
+        raise ValueError("Zoom registrant answer lacks a registrant id or a join_url")
+    if len(registrant_id) > MAX_ID_LENGTH:
+        raise ValueError("Zoom registrant id is not storable")
+    return AttendeeRegistration(email=email, registrant_id=registrant_id, join_url=join_url)
+
+
+def listed_registrations(page: Mapping[str, Any]) -> list[AttendeeRegistration]:
+    """The approved registrants of a list-registrants page, by lower-cased e-mail."""
+    found = []
+    registrants = page.get("registrants")
+    for row in registrants if isinstance(registrants, list) else []:
+        if isinstance(row, dict) and isinstance(row.get("email"), str):
+            found.append(registration(str(row["email"]).strip().lower(), row))
+    return found
 
 
 def schedule_fields(request: MeetingRequest, settings: ZoomConfig) -> dict[str, Any]:
@@ -142,7 +202,20 @@ def reported_session(row: Mapping[str, Any], instance: str | None = None) -> Rep
     if participant is not None and (len(participant) > MAX_ID_LENGTH or "\x00" in participant):
         raise ValueError(f"a report row's participant id is not storable (over {MAX_ID_LENGTH} or NUL)")
     name = display_text(str(row.get("name") or ""), MAX_NAME_LENGTH) or None
-    return ReportedSession(email, participant, name, joined_at, left_at)
+    registrant = str(row.get("registrant_id") or "").strip() or None
+    if registrant is not None and (len(registrant) > MAX_ID_LENGTH or "\x00" in registrant):
+        raise ValueError(f"a report row's registrant id is not storable (over {MAX_ID_LENGTH} or NUL)")
+    return ReportedSession(
+        email,
+        participant,
+        name,
+        joined_at,
+        left_at,
+        registrant_id=registrant,
+        # Time in the waiting room is its own figure, never attendance.
+        in_waiting_room=row.get("status") == "in_waiting_room",
+        instance=instance,
+    )
 
 
 def attendance_report(

@@ -11,7 +11,7 @@ import structlog
 from integrations.plugin import Sandbox, SandboxContext
 from integrations.sandbox.server import serve_in_thread
 from integrations.sandbox.zoom.app import create_zoom_emulator, emulator_state
-from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomUser
+from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomRealism, ZoomUser
 from integrations.sandbox_secrets import sandbox_secrets
 from integrations.zoom.config import ZoomConfig
 
@@ -33,6 +33,7 @@ def start_zoom_sandbox(section: ZoomConfig, context: SandboxContext) -> Sandbox:
         webhook_target_url=f"{context.webhook_base_url.rstrip('/')}/webhooks/zoom",
         # Meeting ids must not repeat those of an earlier run kept in the database.
         seed=secrets.randbits(63),
+        realism=ZoomRealism.kind() if section.sandbox_behaviour == "kind" else ZoomRealism(),
     )
     app = create_zoom_emulator(emulator_config)
     server = serve_in_thread(app)

@@ -257,6 +257,10 @@ class ZoomParticipant(_ZoomModel):
     join_time: ZoomInstant | None = None
     leave_time: ZoomInstant | None = None
     leave_reason: str | None = None
+    # Set for someone who joined through their registration link, even when the e-mail is hidden.
+    registrant_id: ZoomId | None = None
+    # When a waiting-room event happened (those events carry no join_time/leave_time).
+    date_time: ZoomInstant | None = None
 
 
 class ZoomMeetingObject(_ZoomModel):
@@ -292,6 +296,8 @@ MeetingEventName = Literal[
     "meeting.ended",
     "meeting.participant_joined",
     "meeting.participant_left",
+    "meeting.participant_joined_waiting_room",
+    "meeting.participant_left_waiting_room",
 ]
 
 _EVENT_TYPES: dict[str, EventType] = {
@@ -299,11 +305,15 @@ _EVENT_TYPES: dict[str, EventType] = {
     "meeting.ended": EventType.MEETING_ENDED,
     "meeting.participant_joined": EventType.PARTICIPANT_JOINED,
     "meeting.participant_left": EventType.PARTICIPANT_LEFT,
+    "meeting.participant_joined_waiting_room": EventType.WAITING_ROOM_JOINED,
+    "meeting.participant_left_waiting_room": EventType.WAITING_ROOM_LEFT,
 }
+_WAITING_ROOM_EVENTS = ("meeting.participant_joined_waiting_room", "meeting.participant_left_waiting_room")
 
 
 class ZoomMeetingEvent(ZoomEnvelope):
-    """One of the four meeting events that carry attendance, with the fields each one needs."""
+    """One of the meeting events that carry attendance (and waiting-room time), with the fields each
+    one needs."""
 
     event: MeetingEventName
     payload: ZoomMeetingPayload
@@ -315,10 +325,12 @@ class ZoomMeetingEvent(ZoomEnvelope):
             raise ValueError("payload.object.start_time is required for meeting.started")
         if self.event == "meeting.ended" and meeting.end_time is None:
             raise ValueError("payload.object.end_time is required for meeting.ended")
-        if self.event in ("meeting.participant_joined", "meeting.participant_left"):
+        if self.event in ("meeting.participant_joined", "meeting.participant_left", *_WAITING_ROOM_EVENTS):
             participant = meeting.participant
             if participant is None:
                 raise ValueError(f"payload.object.participant is required for {self.event}")
+            if self.event in _WAITING_ROOM_EVENTS and _waiting_room_time(participant, self.event) is None:
+                raise ValueError("payload.object.participant.date_time is required")
             if self.event == "meeting.participant_joined" and participant.join_time is None:
                 raise ValueError("payload.object.participant.join_time is required")
             if self.event == "meeting.participant_left" and participant.leave_time is None:
@@ -422,7 +434,7 @@ def url_validation_response(
 
 
 def normalise_zoom_event(envelope: ZoomEnvelope) -> list[AttendanceEvent]:
-    """The attendance events a Zoom delivery describes: one for the four meeting events, else []."""
+    """The attendance events a Zoom delivery describes: one for each meeting event, else []."""
     if not isinstance(envelope, ZoomMeetingEvent):
         return []
     meeting = envelope.payload.object
@@ -448,7 +460,12 @@ def normalise_zoom_event(envelope: ZoomEnvelope) -> list[AttendanceEvent]:
     ]
 
 
-_PARTICIPANT_EVENTS = (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
+_PARTICIPANT_EVENTS = (
+    EventType.PARTICIPANT_JOINED,
+    EventType.PARTICIPANT_LEFT,
+    EventType.WAITING_ROOM_JOINED,
+    EventType.WAITING_ROOM_LEFT,
+)
 
 
 def _occurred_at(envelope: ZoomMeetingEvent) -> datetime:
@@ -460,10 +477,19 @@ def _occurred_at(envelope: ZoomMeetingEvent) -> datetime:
         "meeting.ended": meeting.end_time,
         "meeting.participant_joined": participant.join_time if participant else None,
         "meeting.participant_left": participant.leave_time if participant else None,
+        "meeting.participant_joined_waiting_room": _waiting_room_time(participant, envelope.event),
+        "meeting.participant_left_waiting_room": _waiting_room_time(participant, envelope.event),
     }[envelope.event]
     if moment is None:  # pragma: no cover - prevented by ZoomMeetingEvent's validator
         raise ZoomPayloadError(f"{envelope.event}: no event time")
     return moment.astimezone(UTC)
+
+
+def _waiting_room_time(participant: ZoomParticipant | None, event: str) -> datetime | None:
+    if participant is None:
+        return None
+    told = participant.join_time if event.endswith("joined_waiting_room") else participant.leave_time
+    return participant.date_time or told
 
 
 def _identity(participant: ZoomParticipant, instance: str | None) -> ParticipantIdentity:
@@ -473,6 +499,7 @@ def _identity(participant: ZoomParticipant, instance: str | None) -> Participant
         email=(participant.email or "").strip().lower() or None,
         provider_participant_id=participant_id(participant.id, participant.user_id, instance),
         name=(participant.user_name or "").strip() or None,
+        registrant_id=(participant.registrant_id or "").strip() or None,
     )
 
 
@@ -491,6 +518,7 @@ def _event_key(envelope: ZoomMeetingEvent, participant: ZoomParticipant | None, 
             participant.id or "",
             str(participant.user_id) if participant.user_id is not None else "",
             (participant.email or "").strip().lower(),
+            participant.registrant_id or "",
         ]
     digest = hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode("utf-8")).hexdigest()
     return f"{envelope.event}:{digest}"

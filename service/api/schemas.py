@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from service.domain.attendance import IdentifiedBy
 from service.domain.meeting import (
     MAX_EMAIL_LENGTH,
     MAX_MEETING_MINUTES,
@@ -140,6 +141,9 @@ class PersonOut(BaseModel):
 class AttendeeOut(PersonOut):
     required: bool
     classification: Classification
+    # This attendee's own link, when the provider registered them (Zoom registration): send it to
+    # them instead of the meeting's join_url, so the provider can tell who they are.
+    join_url: str | None = None
 
 
 class ProviderAttemptOut(BaseModel):
@@ -190,7 +194,13 @@ class MeetingOut(BaseModel):
             timezone=m.schedule.timezone,
             organizer=PersonOut(email=m.organizer.email, name=m.organizer.name),
             attendees=[
-                AttendeeOut(email=a.email, name=a.name, required=a.required, classification=a.classification)
+                AttendeeOut(
+                    email=a.email,
+                    name=a.name,
+                    required=a.required,
+                    classification=a.classification,
+                    join_url=a.join_url,
+                )
                 for a in m.attendees
             ],
             provider=m.provider,
@@ -228,6 +238,11 @@ class ParticipantOut(BaseModel):
     last_leave: datetime | None
     late_seconds: int
     sessions: list[SessionOut]
+    # How the participant was matched (email | registrant | account | name | none); null for an
+    # invitee never seen.
+    identified_by: IdentifiedBy | None = None
+    # Time spent in the waiting room before being admitted (not part of attended_seconds).
+    waiting_seconds: int = 0
 
 
 class AttendanceOut(BaseModel):

@@ -30,6 +30,11 @@ class ProviderSection(Section):
     max_concurrency: int = Field(8, ge=1)
     # How long after the provider says a meeting ended its post-meeting report is asked for.
     reconcile_delay_seconds: int = Field(120, ge=0)
+    # A provider meeting id can be started again days later (a late click on an old invite): only
+    # instances starting within this window around the scheduled slot belong to the meeting; later
+    # ones are meetings of their own (`origin: provider`).
+    instance_window_before_minutes: int = Field(60, ge=0)
+    instance_window_after_minutes: int = Field(1440, ge=0)
 
     @property
     def live(self) -> bool:

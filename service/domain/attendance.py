@@ -22,18 +22,36 @@ Pure domain code (stdlib and `service.domain` only). `compute_attendance` implem
   sessions of every participant it names. Participants seen only in webhooks keep theirs.
 - The meeting's span: the earliest start and the latest end the provider told of, by event or
   report (a meeting restarted on the provider has several instances; its report spans them all).
-- Identity: a provider participant id that came with an e-mail anywhere (event or report row)
-  stands for that e-mail everywhere, so one person is never split by a missing e-mail.
+- Identity, when providers hide it (Zoom hides the e-mail of anyone outside the host's account).
+  Each sighting (event or report row) is matched, in this order, by: its e-mail; its registrant
+  id through the meeting's registrations; its provider participant id, when that id came with an
+  identity anywhere else (event or report row); its display name against the invitees' names
+  (case-, accent- and spacing-insensitive, and only a name that belongs to exactly one invitee).
+  How the person was matched is kept (`identified_by`). Sightings that match no invitee are
+  joined when they share a provider participant id, or a display name within one instance (a
+  guest whose id changes on every rejoin). A sighting matched to one invitee is never joined to
+  another: only unmatched sightings are joined with each other.
+- Waiting rooms: time spent waiting to be admitted is not attendance. It is its own figure per
+  participant (`waiting_seconds`), from waiting-room events or the report's waiting rows.
+- A meeting known to be over whose end the provider never told (its `meeting.ended` lost, no
+  report) closes its open sessions at `closes_at` (the caller's planned end), never "up to now".
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
-from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
+from service.domain.events import (
+    PARTICIPANT_EVENT_TYPES,
+    AttendanceEvent,
+    EventType,
+    ParticipantIdentity,
+)
 from service.domain.meeting import Classification, CompanyDomains, require_utc
 from service.domain.reports import AttendanceReport, ReportedSession
 
@@ -43,10 +61,25 @@ _ONE_SECOND = timedelta(seconds=1)
 # join, people leave, it closes.
 _TYPE_ORDER = {
     EventType.MEETING_STARTED: 0,
-    EventType.PARTICIPANT_JOINED: 1,
-    EventType.PARTICIPANT_LEFT: 2,
-    EventType.MEETING_ENDED: 3,
+    EventType.WAITING_ROOM_JOINED: 1,
+    EventType.WAITING_ROOM_LEFT: 2,
+    EventType.PARTICIPANT_JOINED: 3,
+    EventType.PARTICIPANT_LEFT: 4,
+    EventType.MEETING_ENDED: 5,
 }
+
+
+class IdentifiedBy(StrEnum):
+    """How a participant was matched, strongest first (see the module docstring)."""
+
+    EMAIL = "email"
+    REGISTRANT = "registrant"
+    ACCOUNT = "account"
+    NAME = "name"
+    NONE = "none"
+
+
+_STRENGTH = {method: rank for rank, method in enumerate(IdentifiedBy)}
 
 
 @dataclass(frozen=True)
@@ -83,6 +116,9 @@ class ParticipantAttendance:
     last_leave: datetime | None
     late_seconds: int
     sessions: tuple[SessionSpan, ...]
+    # None for an invitee never seen at all.
+    identified_by: IdentifiedBy | None = None
+    waiting_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -104,23 +140,29 @@ def compute_attendance(
     company: CompanyDomains,
     min_attendance_seconds: int,
     as_of: datetime,
+    registrations: Mapping[str, str] | None = None,
+    closes_at: datetime | None = None,
 ) -> AttendanceRecord:
     """Build the attendance record of one meeting.
 
     `events` are that meeting's events in any order, duplicates allowed. `reported` is the
     provider's post-meeting report once reconciled (its presence also means the meeting is over);
-    `as_of` is "now", up to which open sessions of a live meeting count.
+    `as_of` is "now", up to which open sessions of a live meeting count. `registrations` maps the
+    provider's registrant ids to the invitees' e-mails. `closes_at` is where a meeting known to be
+    over (`reported` given) closes sessions still open when the provider never told its end.
     """
     scheduled_start = require_utc(scheduled_start)
     as_of = require_utc(as_of)
     ordered = _deduplicated_in_order(events)
-    aliases = _email_aliases(ordered, reported)
-    sightings = _sightings_from_events(ordered, aliases)
+    resolver = _IdentityResolver(ordered, reported, invitees, registrations or {})
+    sightings = _sightings_from_events(ordered, resolver)
     if reported is not None:
-        _apply_report(sightings, reported, aliases)
+        _apply_report(sightings, reported, resolver)
 
     actual_start = _actual_start(ordered, reported, sightings.values())
-    actual_end = _actual_end(ordered, reported, sightings.values())
+    actual_end = _actual_end(
+        ordered, reported, sightings.values(), None if closes_at is None else require_utc(closes_at)
+    )
     window = _Window(actual_start, actual_end, as_of)
 
     invited = _invitee_names(invitees)
@@ -168,6 +210,7 @@ _EventOrder = tuple[
     tuple[bool, str],
     tuple[bool, str],
     tuple[bool, str],
+    tuple[bool, str],
 ]
 
 
@@ -187,6 +230,7 @@ def _event_order(event: AttendanceEvent) -> _EventOrder:
         _optional(event.meeting_title),
         _optional(event.host_email),
         _optional(event.provider_meeting_instance),
+        _optional(None if person is None else person.registrant_id),
     )
 
 
@@ -221,11 +265,20 @@ class _Sighting:
 
     key: str
     email: str | None
+    identified_by: IdentifiedBy = IdentifiedBy.NONE
     names: list[tuple[datetime, str]] = field(default_factory=list)
     joins: list[_Edge] = field(default_factory=list)
     leaves: list[_Edge] = field(default_factory=list)
     # Sessions that come already paired (report rows): (joined_at, left_at).
     reported: list[tuple[datetime, datetime]] = field(default_factory=list)
+    # Waiting-room time: events, and report rows (already paired).
+    waiting_joins: list[_Edge] = field(default_factory=list)
+    waiting_leaves: list[_Edge] = field(default_factory=list)
+    reported_waiting: list[tuple[datetime, datetime]] = field(default_factory=list)
+
+    def identified(self, method: IdentifiedBy) -> None:
+        if _STRENGTH[method] < _STRENGTH[self.identified_by]:
+            self.identified_by = method
 
     @property
     def join_times(self) -> list[datetime]:
@@ -245,79 +298,188 @@ class _Sighting:
         return max(self.names)[1] if self.names else None
 
 
-def _email_aliases(ordered: Sequence[AttendanceEvent], reported: AttendanceReport | None) -> dict[str, str]:
-    """Provider participant id -> e-mail, wherever the provider gave both at least once.
+def normalised_name(name: str | None) -> str:
+    """A display name compared case-, accent- and spacing-insensitively ("" when there is none)."""
+    if not name:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", name)
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.casefold().split())
 
-    Providers send the e-mail in some places and not in others (Zoom's webhooks and its report can
-    disagree); without this one person would be counted twice, once identified and once not. The
-    smallest e-mail wins should an id ever carry two, so the result never depends on order.
+
+@dataclass(frozen=True)
+class _Resolved:
+    key: str
+    email: str | None
+    identified_by: IdentifiedBy
+
+
+class _IdentityResolver:
+    """Who each sighting is: an invitee's (or anyone's) e-mail when it can be told, else a guest.
+
+    Built once over every sighting of the meeting (events and report rows), so the answer for one
+    sighting never depends on the order in which the others arrived.
     """
-    pairs = [
-        (e.participant.provider_participant_id, e.participant.email)
-        for e in ordered
-        if e.participant is not None and e.participant.email and e.participant.provider_participant_id
-    ]
-    if reported is not None:
-        pairs += [
-            (row.provider_participant_id, row.email.strip().lower())
-            for row in reported.sessions
-            if row.email and row.email.strip() and row.provider_participant_id
+
+    def __init__(
+        self,
+        ordered: Sequence[AttendanceEvent],
+        reported: AttendanceReport | None,
+        invitees: Sequence[Invitee],
+        registrations: Mapping[str, str],
+    ) -> None:
+        self._registrations = {
+            reg.strip(): email.strip().lower()
+            for reg, email in registrations.items()
+            if reg.strip() and email
+        }
+        by_name: dict[str, set[str]] = defaultdict(set)
+        for invitee in invitees:
+            if invitee.email and normalised_name(invitee.name):
+                by_name[normalised_name(invitee.name)].add(invitee.email)
+        # A name two invitees share tells neither apart: it matches nobody.
+        self._invitee_by_name = {
+            name: next(iter(emails)) for name, emails in by_name.items() if len(emails) == 1
+        }
+
+        sightings = [
+            (e.participant, e.provider_meeting_instance)
+            for e in ordered
+            if e.participant is not None and e.type in PARTICIPANT_EVENT_TYPES
         ]
-    aliases: dict[str, str] = {}
-    for participant_id, email in pairs:
-        if participant_id not in aliases or email < aliases[participant_id]:
-            aliases[participant_id] = email
-    return aliases
+        if reported is not None:
+            sightings += [(_row_identity(row), row.instance) for row in reported.sessions]
+        # A provider participant id that was identified anywhere stands for that person everywhere
+        # (Zoom's webhooks and its report can disagree on the e-mail). The strongest match wins,
+        # then the smallest e-mail, so the result never depends on order.
+        by_id: dict[str, tuple[int, str, IdentifiedBy]] = {}
+        for person, _ in sightings:
+            direct = self._direct(person)
+            participant_id = person.provider_participant_id
+            if direct is None or not participant_id:
+                continue
+            email, method = direct
+            candidate = (_STRENGTH[method], email, method)
+            if participant_id not in by_id or candidate < by_id[participant_id]:
+                by_id[participant_id] = candidate
+        self._by_id = {pid: (email, method) for pid, (_, email, method) in by_id.items()}
+        # The rest are guests: one guest per shared participant id or shared name within an instance.
+        self._guests = _UnionFind()
+        for person, instance in sightings:
+            if self._identified(person) is None:
+                self._guests.union(*_guest_nodes(person, instance))
+
+    def _direct(self, person: ParticipantIdentity) -> tuple[str, IdentifiedBy] | None:
+        if person.email:
+            return person.email, IdentifiedBy.EMAIL
+        if person.registrant_id and person.registrant_id in self._registrations:
+            return self._registrations[person.registrant_id], IdentifiedBy.REGISTRANT
+        return None
+
+    def _identified(self, person: ParticipantIdentity) -> tuple[str, IdentifiedBy] | None:
+        direct = self._direct(person)
+        if direct is not None:
+            return direct
+        participant_id = person.provider_participant_id
+        if participant_id and participant_id in self._by_id:
+            email, method = self._by_id[participant_id]
+            return email, IdentifiedBy.ACCOUNT if method is IdentifiedBy.EMAIL else method
+        invitee = self._invitee_by_name.get(normalised_name(person.name))
+        if invitee is not None:
+            return invitee, IdentifiedBy.NAME
+        return None
+
+    def resolve(self, person: ParticipantIdentity, instance: str | None) -> _Resolved:
+        identified = self._identified(person)
+        if identified is not None:
+            email, method = identified
+            return _Resolved(email, email, method)
+        nodes = _guest_nodes(person, instance)
+        return _Resolved(self._guests.representative(nodes[0]), None, IdentifiedBy.NONE)
 
 
-def _identity_with_alias(person: ParticipantIdentity, aliases: Mapping[str, str]) -> ParticipantIdentity:
-    participant_id = person.provider_participant_id
-    if person.email is None and participant_id is not None and participant_id in aliases:
-        return ParticipantIdentity(aliases[participant_id], participant_id, person.name)
-    return person
+def _row_identity(row: ReportedSession) -> ParticipantIdentity:
+    # Raises ValueError for a row with no e-mail, participant id or registrant id: it cannot be keyed.
+    return ParticipantIdentity(row.email, row.provider_participant_id, row.name, row.registrant_id)
+
+
+def _guest_nodes(person: ParticipantIdentity, instance: str | None) -> list[str]:
+    """The keys an unidentified sighting is known by: its participant id, and its name in its instance."""
+    nodes = [person.key]
+    name = normalised_name(person.name)
+    if name:
+        nodes.append(f"name:{instance or ''}:{name}")
+    return nodes
+
+
+class _UnionFind:
+    """Groups of keys; a group is named by its smallest participant key, so the name is order-free."""
+
+    def __init__(self) -> None:
+        self._parent: dict[str, str] = {}
+
+    def _root(self, node: str) -> str:
+        self._parent.setdefault(node, node)
+        while self._parent[node] != node:
+            self._parent[node] = self._parent[self._parent[node]]
+            node = self._parent[node]
+        return node
+
+    def union(self, first: str, *others: str) -> None:
+        for other in others:
+            a, b = self._root(first), self._root(other)
+            if a != b:
+                # Participant keys ("id:...") sort before name nodes ("name:..."), so a group keeps
+                # the key of a real sighting as its name.
+                low, high = min(a, b), max(a, b)
+                self._parent[high] = low
+
+    def representative(self, node: str) -> str:
+        return self._root(node)
 
 
 def _sightings_from_events(
-    ordered: Sequence[AttendanceEvent], aliases: Mapping[str, str]
+    ordered: Sequence[AttendanceEvent], resolver: _IdentityResolver
 ) -> dict[str, _Sighting]:
     sightings: dict[str, _Sighting] = {}
     for event in ordered:
-        if event.participant is None or event.type not in (
-            EventType.PARTICIPANT_JOINED,
-            EventType.PARTICIPANT_LEFT,
-        ):
+        if event.participant is None or event.type not in PARTICIPANT_EVENT_TYPES:
             continue
-        person = _identity_with_alias(event.participant, aliases)
-        sighting = sightings.setdefault(person.key, _Sighting(person.key, person.email))
-        sighting.see_name(event.occurred_at, person.name)
+        who = resolver.resolve(event.participant, event.provider_meeting_instance)
+        sighting = sightings.setdefault(who.key, _Sighting(who.key, who.email))
+        sighting.identified(who.identified_by)
+        sighting.see_name(event.occurred_at, event.participant.name)
         edge = _Edge(event.occurred_at, event.session_key)
-        if event.type is EventType.PARTICIPANT_JOINED:
-            sighting.joins.append(edge)
-        else:
-            sighting.leaves.append(edge)
+        {
+            EventType.PARTICIPANT_JOINED: sighting.joins,
+            EventType.PARTICIPANT_LEFT: sighting.leaves,
+            EventType.WAITING_ROOM_JOINED: sighting.waiting_joins,
+            EventType.WAITING_ROOM_LEFT: sighting.waiting_leaves,
+        }[event.type].append(edge)
     return sightings
 
 
 def _apply_report(
-    sightings: dict[str, _Sighting], report: AttendanceReport, aliases: Mapping[str, str]
+    sightings: dict[str, _Sighting], report: AttendanceReport, resolver: _IdentityResolver
 ) -> None:
-    """Replace the webhook sessions of everyone the report names by the report's rows."""
-    rows_by_key: dict[str, list[tuple[ParticipantIdentity, ReportedSession]]] = defaultdict(list)
+    """Replace the webhook sessions (and waiting time) of everyone the report names by its rows."""
+    rows_by_key: dict[str, list[tuple[_Resolved, ReportedSession]]] = defaultdict(list)
     for row in report.sessions:
-        # Raises ValueError for a row with neither e-mail nor participant id: it cannot be keyed.
-        identity = _identity_with_alias(
-            ParticipantIdentity(row.email, row.provider_participant_id, row.name), aliases
-        )
-        rows_by_key[identity.key].append((identity, row))
+        who = resolver.resolve(_row_identity(row), row.instance)
+        rows_by_key[who.key].append((who, row))
     for key, rows in rows_by_key.items():
         previous = sightings.get(key)
         sighting = _Sighting(key, rows[0][0].email)
         if previous is not None:
             sighting.names.extend(previous.names)
-        for identity, row in rows:
+            sighting.identified(previous.identified_by)
+        for who, row in rows:
             joined_at, left_at = require_utc(row.joined_at), require_utc(row.left_at)
-            sighting.see_name(joined_at, identity.name)
-            sighting.reported.append((joined_at, left_at))
+            sighting.identified(who.identified_by)
+            sighting.see_name(joined_at, row.name)
+            (sighting.reported_waiting if row.in_waiting_room else sighting.reported).append(
+                (joined_at, left_at)
+            )
         sightings[key] = sighting
 
 
@@ -337,10 +499,14 @@ def _actual_start(
 
 
 def _actual_end(
-    ordered: Sequence[AttendanceEvent], reported: AttendanceReport | None, sightings: Iterable[_Sighting]
+    ordered: Sequence[AttendanceEvent],
+    reported: AttendanceReport | None,
+    sightings: Iterable[_Sighting],
+    closes_at: datetime | None,
 ) -> datetime | None:
     """The provider's end (the latest it told of: a restarted meeting's report ends after the first
-    instance's end event), else, once the meeting is known to be over, the last leave."""
+    instance's end event), else, once the meeting is known to be over, the last leave, or
+    `closes_at` when someone's session is still open (their leave was lost)."""
     ends = [e.occurred_at for e in ordered if e.type is EventType.MEETING_ENDED]
     if reported is not None and reported.actual_end is not None:
         ends.append(require_utc(reported.actual_end))
@@ -349,7 +515,11 @@ def _actual_end(
         return None if _later_instance_running(ordered, end) else end
     if reported is None:
         return None  # no end event and no report: the meeting is still live
-    return max((at for s in sightings for at in s.leave_times), default=None)
+    sightings = list(sightings)
+    last_leave = max((at for s in sightings for at in s.leave_times), default=None)
+    if closes_at is not None and any(_pair(s.joins, s.leaves).open_joins for s in sightings):
+        return closes_at if last_leave is None else max(last_leave, closes_at)
+    return last_leave
 
 
 def _later_instance_running(ordered: Sequence[AttendanceEvent], end: datetime) -> bool:
@@ -508,6 +678,7 @@ def _participant(
             leave_times.append(window.end)  # closed by the meeting's end
         last_leave = max(leave_times, default=None)
     late_seconds = 0 if first_join is None else max(0, (first_join - scheduled_start) // _ONE_SECOND)
+    is_identified = sighting.email is not None
 
     return ParticipantAttendance(
         key=sighting.key,
@@ -521,7 +692,27 @@ def _participant(
         last_leave=last_leave,
         late_seconds=late_seconds,
         sessions=sessions,
+        identified_by=sighting.identified_by if is_identified else IdentifiedBy.NONE,
+        waiting_seconds=_waiting_seconds(sighting, window),
     )
+
+
+def _waiting_seconds(sighting: _Sighting, window: _Window) -> int:
+    """The union of the participant's waiting-room spans. A wait whose end was not told ends when
+    the participant was next admitted, else when the meeting ended (or now, while it is live)."""
+    paired = _pair(sighting.waiting_joins, sighting.waiting_leaves)
+    spans = [*paired.closed, *sighting.reported_waiting]
+    admitted = sorted(sighting.join_times)
+    for waited in paired.open_joins:
+        spans.append((waited, next((at for at in admitted if at >= waited), window.counted_until)))
+    total = timedelta(0)
+    covered_until: datetime | None = None
+    for began, stop in sorted(spans):
+        start = began if covered_until is None else max(began, covered_until)
+        if stop > start:
+            total += stop - start
+            covered_until = stop
+    return total // _ONE_SECOND
 
 
 def _invitee_names(invitees: Sequence[Invitee]) -> dict[str, str | None]:

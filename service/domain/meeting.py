@@ -204,6 +204,10 @@ class Attendee:
     name: str | None
     required: bool
     classification: Classification
+    # The attendee's registration on the provider, when it registers attendees (Zoom): the id its
+    # events and report name them by, and their personal join link.
+    registrant_id: str | None = None
+    join_url: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "email", normalise_email(self.email))

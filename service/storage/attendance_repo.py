@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
+from service.domain.attendance import IdentifiedBy
+from service.domain.events import PARTICIPANT_EVENT_TYPES, AttendanceEvent, EventType, ParticipantIdentity
 from service.domain.meeting import Classification, ProviderName
 from service.domain.reports import AttendanceReport, ReportedSession
 from service.storage.tables import attendance_events, meetings, participant_attendance, reported_sessions
 
-PARTICIPANT_EVENTS = (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
+PARTICIPANT_EVENTS = PARTICIPANT_EVENT_TYPES
 
 
 def insert_events(conn: Connection, events: Sequence[tuple[AttendanceEvent, int | None]]) -> int:
@@ -48,6 +49,7 @@ def insert_events(conn: Connection, events: Sequence[tuple[AttendanceEvent, int 
                 "host_email": e.host_email,
                 "provider_meeting_instance": e.provider_meeting_instance,
                 "delivery_id": delivery_id,
+                "registrant_id": e.participant.registrant_id if e.participant else None,
             }
             for e, delivery_id in events
         ],
@@ -70,7 +72,7 @@ def load_events(
     for r in rows:
         kind = EventType(r.type)
         participant = (
-            ParticipantIdentity(r.email, r.provider_participant_id, r.participant_name)
+            ParticipantIdentity(r.email, r.provider_participant_id, r.participant_name, r.registrant_id)
             if kind in PARTICIPANT_EVENTS
             else None
         )
@@ -91,6 +93,21 @@ def load_events(
     return events
 
 
+def instance_first_seen(
+    conn: Connection, provider: ProviderName, provider_meeting_id: str, instance: str
+) -> datetime | None:
+    """The earliest moment any stored event of one instance of a provider meeting tells of."""
+    c = attendance_events.c
+    first: datetime | None = conn.execute(
+        select(func.min(c.occurred_at)).where(
+            c.provider == provider.value,
+            c.provider_meeting_id == provider_meeting_id,
+            func.coalesce(c.provider_meeting_instance, "") == instance,
+        )
+    ).scalar()
+    return first
+
+
 def replace_reported_sessions(conn: Connection, meeting_id: str, sessions: Iterable[ReportedSession]) -> None:
     conn.execute(delete(reported_sessions).where(reported_sessions.c.meeting_id == meeting_id))
     rows = [
@@ -101,6 +118,9 @@ def replace_reported_sessions(conn: Connection, meeting_id: str, sessions: Itera
             "participant_name": s.name,
             "joined_at": s.joined_at,
             "left_at": s.left_at,
+            "registrant_id": s.registrant_id,
+            "in_waiting_room": s.in_waiting_room,
+            "provider_meeting_instance": s.instance,
         }
         for s in sessions
     ]
@@ -119,7 +139,16 @@ def load_reported(
         actual_start=reported_start,
         actual_end=reported_end,
         sessions=tuple(
-            ReportedSession(r.email, r.provider_participant_id, r.participant_name, r.joined_at, r.left_at)
+            ReportedSession(
+                r.email,
+                r.provider_participant_id,
+                r.participant_name,
+                r.joined_at,
+                r.left_at,
+                registrant_id=r.registrant_id,
+                in_waiting_room=r.in_waiting_room,
+                instance=r.provider_meeting_instance,
+            )
             for r in rows
         ),
     )
@@ -144,6 +173,8 @@ def write_participants(conn: Connection, meeting_id: str, participants: Sequence
             "sessions": [
                 [s.joined_at.isoformat(), s.left_at.isoformat() if s.left_at else None] for s in p.sessions
             ],
+            "identified_by": None if p.identified_by is None else p.identified_by.value,
+            "waiting_seconds": p.waiting_seconds,
         }
         for p in participants
     ]
@@ -211,6 +242,8 @@ def load_participants(conn: Connection, meeting_id: str) -> list[dict[str, Any]]
                 "first_join": r.first_join,
                 "last_leave": r.last_leave,
                 "late_seconds": r.late_seconds,
+                "identified_by": None if r.identified_by is None else IdentifiedBy(r.identified_by),
+                "waiting_seconds": r.waiting_seconds,
                 "sessions": [
                     (datetime.fromisoformat(a), datetime.fromisoformat(b) if b else None)
                     for a, b in r.sessions

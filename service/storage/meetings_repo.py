@@ -109,9 +109,24 @@ def replace_attendees(conn: Connection, meeting_id: str, attendees: Sequence[Att
                     "name": a.name,
                     "required": a.required,
                     "classification": a.classification.value,
+                    "registrant_id": a.registrant_id,
+                    "join_url": a.join_url,
                 }
                 for a in attendees
             ],
+        )
+
+
+def record_registrations(
+    conn: Connection, meeting_id: str, registrations: Mapping[str, tuple[str, str]]
+) -> None:
+    """Keep each attendee's registration on the provider: e-mail -> (registrant id, personal join URL)."""
+    c = meeting_attendees.c
+    for email, (registrant_id, join_url) in sorted(registrations.items()):
+        conn.execute(
+            update(meeting_attendees)
+            .where(c.meeting_id == meeting_id, c.email == email)
+            .values(registrant_id=registrant_id, join_url=join_url)
         )
 
 
@@ -399,7 +414,14 @@ def _load_attendees(conn: Connection, meeting_ids: Sequence[str]) -> dict[str, t
     )
     for r in rows:
         found.setdefault(r.meeting_id, []).append(
-            Attendee(r.email, r.name, r.required, Classification(r.classification))
+            Attendee(
+                r.email,
+                r.name,
+                r.required,
+                Classification(r.classification),
+                registrant_id=r.registrant_id,
+                join_url=r.join_url,
+            )
         )
     return {k: tuple(v) for k, v in found.items()}
 
@@ -558,18 +580,28 @@ def reconcile_state(conn: Connection, meeting_id: str) -> ReconcileState | None:
 
 
 def mark_reconciled(
-    conn: Connection, meeting_id: str, *, reported_start: datetime | None, reported_end: datetime | None
+    conn: Connection,
+    meeting_id: str,
+    *,
+    reported_start: datetime | None,
+    reported_end: datetime | None,
+    reason: str | None = None,
 ) -> None:
-    """The provider's report is now the record's source of sessions."""
+    """The provider's report is now the record's source of sessions (`reason` says why, when the
+    meeting was completed without one)."""
     _update(
         conn,
         meeting_id,
         reported_start=reported_start,
         reported_end=reported_end,
         completeness=Completeness.RECONCILED.value,
-        completeness_reason=None,
+        completeness_reason=None if reason is None else reason[:2000],
         reconcile_after=None,
     )
+
+
+def set_completeness_reason(conn: Connection, meeting_id: str, reason: str) -> None:
+    _update(conn, meeting_id, completeness_reason=reason[:2000])
 
 
 def record_reconcile_failure(

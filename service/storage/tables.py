@@ -119,6 +119,10 @@ meeting_attendees = Table(
     Column("name", String(300)),
     Column("required", Boolean, nullable=False),
     Column("classification", String(16), nullable=False),
+    # The attendee's registration on the provider (Zoom registration): their own join link, and the
+    # id the provider's webhooks and report name them by when it hides their e-mail.
+    Column("registrant_id", String(200)),
+    Column("join_url", Text),
 )
 
 webhook_deliveries = Table(
@@ -160,6 +164,7 @@ attendance_events = Table(
     Column("host_email", String(320)),
     Column("provider_meeting_instance", String(200)),
     Column("delivery_id", BigInteger),
+    Column("registrant_id", String(200)),
     UniqueConstraint("provider", "provider_meeting_id", "event_key", name="uq_attendance_events_key"),
     Index("ix_attendance_events_meeting", "provider", "provider_meeting_id"),
 )
@@ -174,6 +179,9 @@ reported_sessions = Table(
     Column("participant_name", String(300)),
     Column("joined_at", UtcDateTime(), nullable=False),
     Column("left_at", UtcDateTime(), nullable=False),
+    Column("registrant_id", String(200)),
+    Column("in_waiting_room", Boolean, nullable=False, server_default=false()),
+    Column("provider_meeting_instance", String(200)),
     Index("ix_reported_sessions_meeting", "meeting_id"),
 )
 
@@ -192,6 +200,8 @@ participant_attendance = Table(
     Column("last_leave", UtcDateTime()),
     Column("late_seconds", Integer, nullable=False),
     Column("sessions", JSON, nullable=False),
+    Column("identified_by", String(16)),
+    Column("waiting_seconds", Integer, nullable=False, server_default="0"),
     # The report prices each internal person's time by their own rate: it finds their rows by e-mail.
     Index("ix_participant_attendance_email", "email", "classification", "meeting_id", "attended_seconds"),
 )

@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from integrations.base import ProviderError, ProviderRateLimited
+from integrations.base import ProviderError, ProviderNotFound, ProviderRateLimited
+from service.domain.events import EventType
 from service.domain.meeting import Meeting
 from service.domain.reports import AttendanceReport
 from service.storage import attendance_repo, meetings_repo
@@ -42,6 +43,17 @@ def reconcile_meeting(
         # A meeting scheduled here spans every instance; one seen only in events is one instance.
         instance = meeting.provider_instance
         report = providers.call(meeting.provider, lambda p: p.fetch_attendance(provider_meeting_id, instance))
+    except ProviderNotFound as exc:
+        if not _no_report_will_come(db, meeting):
+            _record_failure(db, meeting, exc, now)
+            return
+        # Zoom keeps a participants report only for meetings with two participants or more: a host
+        # who waited alone for a customer who never came gets "not found" for ever. Its webhooks
+        # are all there is; waiting for a report would only delay the no-show being counted.
+        empty = AttendanceReport(actual_start=None, actual_end=None, sessions=())
+        _store_report(db, policy, meeting.id, empty, now, reason=NO_REPORT_REASON)
+        log.info("reconcile.no_report", meeting_id=meeting.id)
+        return
     except ProviderError as exc:
         _record_failure(db, meeting, exc, now)
         return
@@ -49,15 +61,47 @@ def reconcile_meeting(
     log.info("reconcile.done", meeting_id=meeting.id, sessions=len(report.sessions))
 
 
+_ATTENDANCE_EVENTS = (EventType.PARTICIPANT_JOINED, EventType.PARTICIPANT_LEFT)
+NO_REPORT_REASON = (
+    "the provider keeps no participants report for this meeting (at most one participant in each "
+    "instance): completed from its webhooks"
+)
+
+
+def _no_report_will_come(db: Database, meeting: Meeting) -> bool:
+    """Whether the webhooks show at most one participant in every instance of the meeting."""
+    assert meeting.provider is not None and meeting.provider_meeting_id is not None
+    with db.read() as conn:
+        events = attendance_repo.load_events(
+            conn, meeting.provider, meeting.provider_meeting_id, meeting.provider_instance
+        )
+    people: dict[str | None, set[str]] = {}
+    for event in events:
+        # Waiting-room time is not attendance: it makes no participant of the report.
+        if event.participant is not None and event.type in _ATTENDANCE_EVENTS:
+            people.setdefault(event.provider_meeting_instance, set()).add(event.participant.key)
+    return all(len(keys) <= 1 for keys in people.values())
+
+
 def _store_report(
-    db: Database, policy: AttendancePolicy, meeting_id: str, report: AttendanceReport, now: datetime
+    db: Database,
+    policy: AttendancePolicy,
+    meeting_id: str,
+    report: AttendanceReport,
+    now: datetime,
+    *,
+    reason: str | None = None,
 ) -> None:
     with db.write() as conn:
         if not meetings_repo.lock_meeting(conn, meeting_id):
             return
         attendance_repo.replace_reported_sessions(conn, meeting_id, report.sessions)
         meetings_repo.mark_reconciled(
-            conn, meeting_id, reported_start=report.actual_start, reported_end=report.actual_end
+            conn,
+            meeting_id,
+            reported_start=report.actual_start,
+            reported_end=report.actual_end,
+            reason=reason,
         )
         refresh_meeting(conn, meeting_id, policy, now)
 

@@ -40,6 +40,18 @@ log = structlog.get_logger("salesmeet.attendance")
 
 
 @dataclass(frozen=True)
+class InstanceWindow:
+    """Which instances of a provider meeting id belong to the meeting scheduled under it: those
+    starting from `before` its scheduled start to `after` its planned end."""
+
+    before: timedelta = timedelta(hours=1)
+    after: timedelta = timedelta(days=1)
+
+    def holds(self, meeting: Meeting, instance_start: datetime) -> bool:
+        return meeting.schedule.start - self.before <= instance_start <= meeting.schedule.end + self.after
+
+
+@dataclass(frozen=True)
 class AttendancePolicy:
     company: CompanyDomains
     min_attendance_seconds: int
@@ -48,6 +60,13 @@ class AttendancePolicy:
     reconcile_delay: timedelta = timedelta(seconds=120)
     max_attempts: int = 8
     reconcile_delays: Mapping[ProviderName, timedelta] = field(default_factory=dict)
+    # How long after its planned end a meeting whose end the provider never told counts as over
+    # (the worker's sweep for unannounced ends waits as long).
+    unannounced_end_grace: timedelta = timedelta(hours=1)
+    instance_windows: Mapping[ProviderName, InstanceWindow] = field(default_factory=dict)
+
+    def instance_window_for(self, provider: ProviderName) -> InstanceWindow:
+        return self.instance_windows.get(provider, InstanceWindow())
 
     def reconcile_delay_for(self, provider: ProviderName) -> timedelta:
         return self.reconcile_delays.get(provider, self.reconcile_delay)
@@ -83,6 +102,12 @@ def process_inbox_batch(
         for (provider, provider_meeting_id, instance), sample in sorted(touched.items()):
             # A meeting scheduled here spans all its instances; otherwise each instance is a meeting.
             meeting_id = meetings_repo.find_by_provider_meeting(conn, provider, provider_meeting_id)
+            if (
+                meeting_id is not None
+                and instance
+                and not _instance_belongs(conn, meeting_id, sample, policy)
+            ):
+                meeting_id = None  # the id started again far from its slot: a meeting of its own
             if meeting_id is not None:
                 # A meeting made from these webhooks before the create recorded the id (another
                 # replica) is refreshed too, which folds it into this one.
@@ -102,6 +127,18 @@ def process_inbox_batch(
         last_id=batch[-1].id,
     )
     return len(batch)
+
+
+def _instance_belongs(
+    conn: Connection, meeting_id: str, sample: AttendanceEvent, policy: AttendancePolicy
+) -> bool:
+    """Whether the instance `sample` is from started within the scheduled meeting's window."""
+    meeting = meetings_repo.get_meeting(conn, meeting_id)
+    instance = sample.provider_meeting_instance
+    if meeting is None or instance is None:
+        return True
+    started = attendance_repo.instance_first_seen(conn, sample.provider, sample.provider_meeting_id, instance)
+    return policy.instance_window_for(sample.provider).holds(meeting, started or sample.occurred_at)
 
 
 def _events_of(delivery: StoredDelivery, decoders: Mapping[str, EventDecoder]) -> list[AttendanceEvent]:
@@ -234,10 +271,18 @@ def compute_meeting_attendance(
         reported = attendance_repo.load_reported(
             conn, meeting.id, reported_start=state.reported_start, reported_end=state.reported_end
         )
-    elif meeting.completeness is Completeness.PARTIAL:
-        # The meeting is over but its report could not be had: close it at the last leave we saw
-        # rather than let open sessions grow for ever.
+    elif meeting.completeness is Completeness.PARTIAL or _over_without_its_end(meeting, events, policy, now):
+        # The meeting is over but its report could not be had (or is not had yet): close it at the
+        # last leave we saw rather than let open sessions grow for ever.
         reported = AttendanceReport(actual_start=None, actual_end=None, sessions=())
+    # Sessions still open in a meeting known to be over close at its planned end (a scheduled
+    # meeting only: a discovered one has no plan).
+    closes_at = meeting.schedule.end if meeting.origin is MeetingOrigin.API else None
+    registrations = {a.registrant_id: a.email for a in meeting.attendees if a.registrant_id}
+    if meeting.origin is MeetingOrigin.API:
+        events, reported = _within_window(
+            meeting, events, reported, policy.instance_window_for(meeting.provider)
+        )
     invitees = [Invitee(a.email, a.name) for a in meeting.attendees]
     if meeting.organizer.email and all(i.email != meeting.organizer.email for i in invitees):
         invitees.append(Invitee(meeting.organizer.email, meeting.organizer.name))
@@ -251,6 +296,8 @@ def compute_meeting_attendance(
             company=policy.company,
             min_attendance_seconds=policy.min_attendance_seconds,
             as_of=now,
+            registrations=registrations,
+            closes_at=closes_at,
         )
 
     record = attendance_against(meeting.schedule.start)
@@ -262,6 +309,72 @@ def compute_meeting_attendance(
         assert actual_start is not None
         record = attendance_against(actual_start)
     return record, events
+
+
+def _within_window(
+    meeting: Meeting,
+    events: list[AttendanceEvent],
+    reported: AttendanceReport | None,
+    window: InstanceWindow,
+) -> tuple[list[AttendanceEvent], AttendanceReport | None]:
+    """The events and report rows of the instances that belong to the scheduled meeting.
+
+    An instance is placed by the first moment anything tells of it (event or report row). When a
+    report row is dropped the report's own start and end (which span every instance) are dropped
+    too: the kept instances' events and rows tell the meeting's span.
+    """
+    first_seen: dict[str, datetime] = {}
+    for event in events:
+        if event.provider_meeting_instance:
+            known = first_seen.get(event.provider_meeting_instance)
+            if known is None or event.occurred_at < known:
+                first_seen[event.provider_meeting_instance] = event.occurred_at
+    for row in reported.sessions if reported is not None else ():
+        if row.instance:
+            known = first_seen.get(row.instance)
+            if known is None or row.joined_at < known:
+                first_seen[row.instance] = row.joined_at
+    outside = {instance for instance, at in first_seen.items() if not window.holds(meeting, at)}
+    if not outside:
+        return events, reported
+    kept_events = [e for e in events if e.provider_meeting_instance not in outside]
+    if reported is None:
+        return kept_events, None
+    rows = tuple(r for r in reported.sessions if r.instance not in outside)
+    if len(rows) == len(reported.sessions):
+        return kept_events, reported
+    return kept_events, AttendanceReport(actual_start=None, actual_end=None, sessions=rows)
+
+
+def _over_without_its_end(
+    meeting: Meeting, events: Sequence[AttendanceEvent], policy: AttendancePolicy, now: datetime
+) -> bool:
+    """A scheduled meeting long past its planned end whose end the provider never told (its
+    `meeting.ended` lost): over, though its report is not had yet."""
+    return (
+        meeting.origin is MeetingOrigin.API
+        and meeting.completeness is Completeness.LIVE
+        and now >= meeting.schedule.end + policy.unannounced_end_grace
+        and not any(e.type is EventType.MEETING_ENDED for e in events)
+    )
+
+
+def closed_at_planned_end(
+    meeting: Meeting, record: AttendanceRecord, events: Sequence[AttendanceEvent]
+) -> bool:
+    """Whether the record's end is the planned end it was closed at, not one the provider told."""
+    return (
+        meeting.origin is MeetingOrigin.API
+        and record.actual_end == meeting.schedule.end
+        and not any(e.type is EventType.MEETING_ENDED for e in events)
+        and any(s.left_at == meeting.schedule.end for p in record.participants for s in p.sessions)
+    )
+
+
+CLOSED_AT_PLANNED_END = (
+    "the provider never told this meeting's end (its end event was lost): sessions still open were "
+    "closed at the planned end"
+)
 
 
 def refresh_meeting(
@@ -282,7 +395,14 @@ def refresh_meeting(
         scheduled = meetings_repo.find_by_provider_meeting(
             conn, meeting.provider, meeting.provider_meeting_id
         )
-        if scheduled is not None and scheduled != meeting_id:
+        scheduled_meeting = meetings_repo.get_meeting(conn, scheduled) if scheduled is not None else None
+        window = policy.instance_window_for(meeting.provider)
+        if (
+            scheduled is not None
+            and scheduled != meeting_id
+            and scheduled_meeting is not None
+            and window.holds(scheduled_meeting, _first_seen(conn, meeting))
+        ):
             # Its webhooks beat the create that scheduled it here (two replicas, one in between the
             # other's lookup and commit): it was that meeting all along. Its events stay; that
             # meeting's record picks them up.
@@ -319,6 +439,17 @@ def refresh_meeting(
                 next_reconcile = None
             elif record.actual_end is not None and provider_said_ended and reconcile_after is None:
                 next_reconcile = record.actual_end + policy.reconcile_delay_for(provider)
+            elif record.actual_end is not None and reconcile_after is None:
+                # Over by its planned end (its end event lost): its report is wanted now, as the
+                # sweep for unannounced ends would, which no longer sees it once it is ended.
+                next_reconcile = now
+    reason = meeting.completeness_reason
+    if closed_at_planned_end(meeting, record, events) and CLOSED_AT_PLANNED_END not in (reason or ""):
+        meetings_repo.set_completeness_reason(
+            conn,
+            meeting_id,
+            CLOSED_AT_PLANNED_END if reason is None else f"{reason}; {CLOSED_AT_PLANNED_END}",
+        )
     discovered = (
         _discovered_meeting_shape(record, events, meeting.kind_derived)
         if meeting.origin is MeetingOrigin.PROVIDER
@@ -345,6 +476,15 @@ def refresh_meeting(
         computed_at=now,
     )
     return True
+
+
+def _first_seen(conn: Connection, meeting: Meeting) -> datetime:
+    """When a discovered meeting's instance was first told of (its stored start otherwise)."""
+    assert meeting.provider is not None and meeting.provider_meeting_id is not None
+    seen = attendance_repo.instance_first_seen(
+        conn, meeting.provider, meeting.provider_meeting_id, meeting.provider_instance or ""
+    )
+    return seen or meeting.schedule.start
 
 
 def _outgrew_its_report(

@@ -33,6 +33,7 @@ from integrations.base import (
 )
 from service.domain.meeting import (
     Attendee,
+    Classification,
     CompanyDomains,
     ExternalRef,
     Meeting,
@@ -217,7 +218,13 @@ class MeetingScheduler:
                 # The claim vanished (its provider call failed): try to claim it ourselves.
 
         request = _provider_request(
-            data.title, data.agenda, data.schedule, data.organizer, attendees, idempotency_key=meeting_id
+            data.title,
+            data.agenda,
+            data.schedule,
+            data.organizer,
+            attendees,
+            idempotency_key=meeting_id,
+            kind=kind,
         )
         fallback = choice.fallback if choice else None
         try:
@@ -254,6 +261,8 @@ class MeetingScheduler:
                     attempts=attempts,
                     now=self._clock(),
                 )
+                if recorded:
+                    meetings_repo.record_registrations(conn, meeting_id, _registrations(made))
                 meeting = meetings_repo.get_meeting(conn, meeting_id) if recorded else None
         except Exception:
             # We could not record it: take it back on the provider rather than leave an orphan.
@@ -392,6 +401,7 @@ class MeetingScheduler:
                 updated.organizer,
                 attendees,
                 idempotency_key=meeting.id,
+                kind=kind,
             )
             provider_meeting_id = meeting.provider_meeting_id
             try:
@@ -412,6 +422,8 @@ class MeetingScheduler:
                 )
                 if applied and changes.attendees is not None:
                     meetings_repo.replace_attendees(conn, meeting_id, attendees)
+                if applied and made.registrations:
+                    meetings_repo.record_registrations(conn, meeting_id, _registrations(made))
             if not applied:
                 log.error(
                     "meeting.change_not_recorded", meeting_id=meeting_id, provider=meeting.provider.value
@@ -457,6 +469,7 @@ def _provider_request(
     attendees: Sequence[Attendee],
     *,
     idempotency_key: str,
+    kind: MeetingKind | None = None,
 ) -> MeetingRequest:
     return MeetingRequest(
         title=title,
@@ -467,7 +480,13 @@ def _provider_request(
         organizer=organizer,
         attendees=tuple(Person(a.email, a.name) for a in attendees),
         idempotency_key=idempotency_key,
+        kind=kind,
+        external_emails=frozenset(a.email for a in attendees if a.classification is Classification.EXTERNAL),
     )
+
+
+def _registrations(made: ProviderMeeting) -> dict[str, tuple[str, str]]:
+    return {r.email.strip().lower(): (r.registrant_id, r.join_url) for r in made.registrations}
 
 
 def _as_app_error(exc: ProviderError) -> ProviderFailed:

@@ -43,6 +43,7 @@ from integrations.sandbox.zoom import (
     ScriptPerson,
     Start,
     ZoomEmulatorConfig,
+    ZoomRealism,
     ZoomUser,
     create_zoom_emulator,
     emulator_state,
@@ -118,7 +119,9 @@ class ZoomHarness(ProviderHarness):
     idempotent_create = False
 
     def __init__(self) -> None:
-        self._config = ZoomEmulatorConfig(users=(ZoomUser(ORGANIZER, "u_alice0001", "Alice", "Seller"),))
+        self._config = ZoomEmulatorConfig(
+            users=(ZoomUser(ORGANIZER, "u_alice0001", "Alice", "Seller"),), realism=ZoomRealism.kind()
+        )
         self._app = create_zoom_emulator(self._config)
         self.state = emulator_state(self._app)
         self._server = serve_in_thread(self._app)

@@ -19,6 +19,7 @@ from integrations.sandbox.zoom import (
     ManualClock,
     ZoomEmulatorConfig,
     ZoomEmulatorState,
+    ZoomRealism,
     ZoomUser,
     create_zoom_emulator,
     emulator_state,
@@ -33,6 +34,9 @@ BASE_CONFIG = ZoomEmulatorConfig(
     client_secret="right-secret",
     webhook_secret_token="whsec-1",
     users=(HOST, OTHER_HOST),
+    # These tests are about the API and paging, so the emulator tells everyone's identity; the
+    # real (unkind) behaviour has its own tests (test_zoom_realism.py).
+    realism=ZoomRealism.kind(),
 )
 
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
-from service.domain.events import AttendanceEvent, EventType, ParticipantIdentity
+from service.domain.events import EventType
 from service.domain.meeting import ProviderName
-from service.storage import attendance_repo, meetings_repo
+from service.storage import meetings_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
 from service.storage.tables import attendance_events
 
@@ -32,17 +32,19 @@ def db(database_url: str) -> Iterator[Database]:
 
 def _seen(db: Database, zoom_id: str, at: datetime) -> None:
     """What the worker stored for one event of an unknown meeting, before instants were bounded."""
-    event = AttendanceEvent(
-        provider=ProviderName.ZOOM,
-        provider_meeting_id=zoom_id,
-        type=EventType.PARTICIPANT_JOINED,
-        occurred_at=at,
-        event_key=f"join:{zoom_id}",
-        participant=ParticipantIdentity("dana@acme.example", None),
-        provider_meeting_instance=f"uuid-{zoom_id}",
-    )
     with db.write() as conn:
-        attendance_repo.insert_events(conn, [(event, None)])
+        # Only the columns the schema had then: today's repository writes columns added later.
+        conn.execute(
+            insert(attendance_events).values(
+                provider=ProviderName.ZOOM.value,
+                provider_meeting_id=zoom_id,
+                event_key=f"join:{zoom_id}",
+                type=EventType.PARTICIPANT_JOINED.value,
+                occurred_at=at,
+                email="dana@acme.example",
+                provider_meeting_instance=f"uuid-{zoom_id}",
+            )
+        )
         meetings_repo.insert_discovered(
             conn,
             meeting_id=f"m-{zoom_id}",

@@ -2,7 +2,7 @@
 
 from integrations.sandbox.clock import ManualClock
 from integrations.sandbox.zoom.app import create_zoom_emulator, emulator_state
-from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomUser
+from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomRealism, ZoomUser
 from integrations.sandbox.zoom.player import (
     End,
     Join,
@@ -13,6 +13,7 @@ from integrations.sandbox.zoom.player import (
     ScriptPerson,
     Start,
     TruthSession,
+    Wait,
     WebhookFaults,
 )
 from integrations.sandbox.zoom.state import ZoomEmulatorState
@@ -29,10 +30,12 @@ __all__ = [
     "ScriptPerson",
     "Start",
     "TruthSession",
+    "Wait",
     "WebhookFaults",
     "WebhookSender",
     "ZoomEmulatorConfig",
     "ZoomEmulatorState",
+    "ZoomRealism",
     "ZoomUser",
     "create_zoom_emulator",
     "emulator_state",

@@ -19,7 +19,13 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from integrations.sandbox.zoom.config import ZoomEmulatorConfig
-from integrations.sandbox.zoom.state import EmulatedMeeting, MeetingInstance, TokenStatus, ZoomEmulatorState
+from integrations.sandbox.zoom.state import (
+    EmulatedMeeting,
+    MeetingInstance,
+    Registrant,
+    TokenStatus,
+    ZoomEmulatorState,
+)
 from integrations.sandbox.zoom.validation import MeetingFields, ValidationFailed, parse_meeting_fields
 from integrations.sandbox.zoom.wire import (
     encode_uuid_for_path,
@@ -57,6 +63,7 @@ def create_zoom_emulator(config: ZoomEmulatorConfig | None = None) -> FastAPI:
     _add_oauth_routes(app, state)
     _add_meeting_routes(app, state)
     _add_report_routes(app, state)
+    _add_registrant_routes(app, state)
     return app
 
 
@@ -408,6 +415,9 @@ def _resolve_instance(
         return _meeting_not_found(once)
     if instance.ended_at is None:
         return _error(404, 3001, "This meeting has not ended yet; its report is not available.")
+    if not state.has_report(instance):
+        # Zoom keeps no report of a meeting with fewer than two participants, ever.
+        return _meeting_not_found(once)
     return meeting, instance
 
 
@@ -469,9 +479,14 @@ def _participants_page(
             return _error(400, 300, "The next page token is invalid or expired.")
         offset = cursor.offset
     with state.lock:
-        sessions = sorted(instance.sessions, key=lambda s: (s.joined_at, s.participant_user_id))
+        sessions = sorted(
+            (s for s in instance.sessions if state.realism.waiting_room_rows or not s.in_waiting_room),
+            key=lambda s: (s.joined_at, s.participant_user_id),
+        )
     end = instance.ended_at or instance.started_at
-    rows: list[dict[str, Any]] = [report_row_json(s, end) for s in sessions[offset : offset + page_size]]
+    rows: list[dict[str, Any]] = [
+        report_row_json(s, end, state.visible(meeting, s)) for s in sessions[offset : offset + page_size]
+    ]
     next_offset = offset + page_size
     next_token = state.issue_page_token(instance.uuid, next_offset) if next_offset < len(sessions) else ""
     return JSONResponse(
@@ -483,3 +498,99 @@ def _participants_page(
             "participants": rows,
         }
     )
+
+
+# --- registrants ---------------------------------------------------------------------------------
+
+
+def _registrant_json(registrant: Registrant) -> dict[str, Any]:
+    return {
+        "id": registrant.id,
+        "email": registrant.email,
+        "first_name": registrant.first_name,
+        "last_name": registrant.last_name,
+        "status": registrant.status,
+        "join_url": registrant.join_url,
+    }
+
+
+def _add_registrant_routes(app: FastAPI, state: ZoomEmulatorState) -> None:
+    def registrable(meeting_ref: str) -> EmulatedMeeting | JSONResponse:
+        meeting_id = _parse_meeting_id(meeting_ref)
+        meeting = state.meeting(meeting_id) if meeting_id is not None else None
+        if meeting is None:
+            return _meeting_not_found(meeting_ref)
+        if not meeting.registration_enabled:
+            return _error(400, 3043, "Registration has not been enabled for this meeting.")
+        return meeting
+
+    @app.post("/v2/meetings/{meeting_ref}/registrants")
+    async def add_registrant(meeting_ref: str, request: Request) -> JSONResponse:
+        if (refused := await _guard(request, state)) is not None:
+            return refused
+        meeting = registrable(meeting_ref)
+        if isinstance(meeting, JSONResponse):
+            return meeting
+        body = await _json_body(request)
+        if not isinstance(body, dict):
+            return _error(400, 300, "Request Body should be a valid JSON object.")
+        email, first_name = body.get("email"), body.get("first_name")
+        if not isinstance(email, str) or "@" not in email or len(email) > 128:
+            return JSONResponse(ValidationFailed("email", "Invalid field.").body(), status_code=400)
+        if not isinstance(first_name, str) or not first_name.strip() or len(first_name) > 64:
+            return JSONResponse(ValidationFailed("first_name", "Invalid field.").body(), status_code=400)
+        last_name = body.get("last_name") if isinstance(body.get("last_name"), str) else ""
+        registrant = state.register(meeting, email, first_name, str(last_name))
+        return JSONResponse(
+            {
+                "id": meeting.id,
+                "registrant_id": registrant.id,
+                "join_url": registrant.join_url,
+                "topic": meeting.topic,
+                "start_time": zoom_time(meeting.start_time) if meeting.start_time else None,
+            },
+            status_code=201,
+        )
+
+    @app.get("/v2/meetings/{meeting_ref}/registrants")
+    async def list_registrants(meeting_ref: str, request: Request) -> JSONResponse:
+        if (refused := await _guard(request, state)) is not None:
+            return refused
+        meeting = registrable(meeting_ref)
+        if isinstance(meeting, JSONResponse):
+            return meeting
+        status = request.query_params.get("status") or "approved"
+        if status not in ("approved", "pending", "denied"):
+            return _error(400, 300, "Invalid field: status.")
+        with state.lock:
+            listed = [_registrant_json(r) for r in meeting.registrants.values() if r.status == status]
+        # One page: a sales meeting has far fewer registrants than a page holds.
+        return JSONResponse(
+            {"page_size": 300, "total_records": len(listed), "next_page_token": "", "registrants": listed}
+        )
+
+    @app.put("/v2/meetings/{meeting_ref}/registrants/status", response_model=None)
+    async def update_registrant_status(meeting_ref: str, request: Request) -> Response:
+        if (refused := await _guard(request, state)) is not None:
+            return refused
+        meeting = registrable(meeting_ref)
+        if isinstance(meeting, JSONResponse):
+            return meeting
+        body = await _json_body(request)
+        action = body.get("action") if isinstance(body, dict) else None
+        listed = body.get("registrants") if isinstance(body, dict) else None
+        if action not in ("approve", "cancel", "deny") or not isinstance(listed, list):
+            return _error(400, 300, "Invalid field: action or registrants.")
+        with state.lock:
+            for item in listed:
+                if not isinstance(item, dict):
+                    continue
+                for registrant in meeting.registrants.values():
+                    if (
+                        registrant.id == item.get("id")
+                        or registrant.email.lower() == str(item.get("email", "")).lower()
+                    ):
+                        registrant.status = {"approve": "approved", "cancel": "cancelled", "deny": "denied"}[
+                            action
+                        ]
+        return Response(status_code=204)

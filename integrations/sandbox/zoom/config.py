@@ -23,6 +23,40 @@ class ZoomUser:
 
 
 @dataclass(frozen=True)
+class ZoomRealism:
+    """How unkind the emulator is, behaviour by behaviour; the defaults are what Zoom does.
+
+    - `hide_external_identities`: someone outside the account (not a user, not in a licensed
+      domain) has no e-mail and no user id in webhooks and report rows, unless they registered.
+    - `registrant_emails_visible`: a registrant's e-mail is shown (Zoom's exception for
+      registrants); off, only their `registrant_id` tells who they are.
+    - `new_ids_on_rejoin`: every join gets a new per-meeting `user_id` and `participant_uuid`.
+    - `waiting_room_rows`: the report lists waiting-room time as rows with status `in_waiting_room`.
+    - `no_report_below_two_participants`: an instance with fewer than two participants has no
+      participants report (404, code 3001).
+
+    A meeting id can always be started again, any day later: that needs no switch.
+    """
+
+    hide_external_identities: bool = True
+    registrant_emails_visible: bool = True
+    new_ids_on_rejoin: bool = True
+    waiting_room_rows: bool = True
+    no_report_below_two_participants: bool = True
+
+    @classmethod
+    def kind(cls) -> ZoomRealism:
+        """Everything told, stable ids, no waiting rows, a report for every meeting."""
+        return cls(
+            hide_external_identities=False,
+            registrant_emails_visible=True,
+            new_ids_on_rejoin=False,
+            waiting_room_rows=False,
+            no_report_below_two_participants=False,
+        )
+
+
+@dataclass(frozen=True)
 class ZoomEmulatorConfig:
     account_id: str = "sandbox-account"
     client_id: str = "sandbox-client-id"
@@ -47,7 +81,14 @@ class ZoomEmulatorConfig:
     # Every address in these domains (and their subdomains) is a licensed user of the account, as
     # the reps of a real account would be; `users` are licensed whatever their domain.
     licensed_domains: tuple[str, ...] = ()
+    realism: ZoomRealism = ZoomRealism()
     clock: Clock = field(default=utc_now, compare=False)
+
+    def in_account(self, email: str, zoom_user_id: str = "") -> bool:
+        """Whether someone is a user of this account (Zoom shows their identity to the host)."""
+        if zoom_user_id and any(u.id == zoom_user_id for u in self.users):
+            return True
+        return bool(email.strip()) and self.user_by_ref(email.strip()) is not None
 
     def user_by_ref(self, ref: str) -> ZoomUser | None:
         """Resolve a `userId` path segment: an email, a user id, or `me` (the first user)."""

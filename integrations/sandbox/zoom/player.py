@@ -62,7 +62,16 @@ class End:
     at: datetime
 
 
-Step = Start | Join | Leave | End
+@dataclass(frozen=True)
+class Wait:
+    """`who` enters the waiting room; their next Join (same device) is when the host admits them."""
+
+    at: datetime
+    who: ScriptPerson
+    device: str = "desktop"
+
+
+Step = Start | Join | Leave | End | Wait
 
 
 class ScriptError(ValueError):
@@ -93,18 +102,21 @@ class PlaySummary:
     sent: tuple[WebhookEvent, ...]  # what was posted, in posting order (duplicates included)
     dropped: tuple[WebhookEvent, ...]  # removed by fault injection or after the last retry
     deliveries: tuple[DeliveryResult, ...]
-    # Per participant key (see ScriptPerson.identity_key): the sessions as they truly happened.
+    # Per participant key (see _participant_key): the sessions as they truly happened.
     ground_truth: dict[str, tuple[TruthSession, ...]] = field(default_factory=dict)
+    # Per participant key: seconds spent in the waiting room.
+    waiting_truth: dict[str, int] = field(default_factory=dict)
 
 
-def _participant_key(session: ParticipantSession, instance_uuid: str) -> str:
-    """E-mail, else the Zoom account id, else the per-meeting id within its instance (Zoom restarts
-    that numbering in every instance, so it only names someone together with the instance)."""
+def _participant_key(session: ParticipantSession, instance_uuid: str, first_user_id: str) -> str:
+    """Who someone truly is: e-mail, else the Zoom account id, else their first per-meeting id within
+    its instance (Zoom restarts that numbering in every instance, and may renumber on every rejoin,
+    so it only names someone together with the instance and their first join)."""
     if session.email.strip():
         return session.email.strip().lower()
     if session.zoom_user_id:
         return f"id:{session.zoom_user_id}"
-    return f"id:{instance_uuid}#{session.participant_user_id}"
+    return f"id:{instance_uuid}#{first_user_id}"
 
 
 class MeetingPlayer:
@@ -130,11 +142,18 @@ class MeetingPlayer:
             deliveries = [self._sender.deliver(event) for event in plan]
             dropped += [d.event for d in deliveries if not d.delivered]
         truth: dict[str, list[TruthSession]] = {}
+        waiting: dict[str, int] = {}
+        first_ids: dict[tuple[str, str, str], str] = {}
         for session in instance.sessions:
-            left_at = session.left_at or instance.ended_at or session.joined_at
-            truth.setdefault(_participant_key(session, instance.uuid), []).append(
-                TruthSession(session.joined_at, left_at, session.device)
+            person = (session.name, session.email, session.zoom_user_id)
+            key = _participant_key(
+                session, instance.uuid, first_ids.setdefault(person, session.participant_user_id)
             )
+            left_at = session.left_at or instance.ended_at or session.joined_at
+            if session.in_waiting_room:
+                waiting[key] = waiting.get(key, 0) + int((left_at - session.joined_at).total_seconds())
+                continue
+            truth.setdefault(key, []).append(TruthSession(session.joined_at, left_at, session.device))
         return PlaySummary(
             meeting_id=meeting.id,
             instance_uuid=instance.uuid,
@@ -143,6 +162,7 @@ class MeetingPlayer:
             dropped=tuple(dropped),
             deliveries=tuple(deliveries),
             ground_truth={key: tuple(sessions) for key, sessions in truth.items()},
+            waiting_truth=waiting,
         )
 
     def _record(
@@ -161,18 +181,65 @@ class MeetingPlayer:
         uuid = instance_uuid or (meeting.uuid if not meeting.instances else self._state.new_uuid())
         instance = MeetingInstance(uuid=uuid, meeting_id=meeting.id, started_at=times[0])
         open_sessions: dict[tuple[ScriptPerson, str], ParticipantSession] = {}
+        waiting_sessions: dict[tuple[ScriptPerson, str], ParticipantSession] = {}
         ids: dict[tuple[ScriptPerson, str], tuple[str, str]] = {}
+        issued = 0
         events: list[WebhookEvent] = [
             self._event(meeting, instance, "meeting.started", at=times[0], extra={}, rng=rng)
         ]
         for step, at in zip(script[1:], times[1:], strict=True):
+            if isinstance(step, Wait):
+                slot = (step.who, step.device)
+                if slot in open_sessions or slot in waiting_sessions:
+                    raise ScriptError(f"{step.who.name} ({step.device}) is already inside or waiting")
+                issued += 1
+                waiter = ParticipantSession(
+                    str(16778240 + 1024 * (len(ids) + issued + 1000)),
+                    f"{rng.getrandbits(128):032X}",
+                    step.who.zoom_user_id,
+                    step.who.name,
+                    step.who.email,
+                    step.device,
+                    at,
+                    in_waiting_room=True,
+                )
+                waiting_sessions[slot] = waiter
+                instance.sessions.append(waiter)
+                events.append(
+                    self._participant_event(
+                        meeting,
+                        instance,
+                        "joined_waiting_room",
+                        session=waiter,
+                        at=at,
+                        leave_reason="",
+                        rng=rng,
+                    )
+                )
+                continue
             if isinstance(step, Join):
                 slot = (step.who, step.device)
                 if slot in open_sessions:
                     raise ScriptError(f"{step.who.name} ({step.device}) joined twice without leaving")
-                if slot not in ids:
-                    # Zoom numbers participants afresh in every instance of a meeting.
-                    ids[slot] = (str(16778240 + 1024 * (len(ids) + 1)), f"{rng.getrandbits(128):032X}")
+                admitted = waiting_sessions.pop(slot, None)
+                if admitted is not None:
+                    admitted.left_at = at
+                    events.append(
+                        self._participant_event(
+                            meeting,
+                            instance,
+                            "left_waiting_room",
+                            session=admitted,
+                            at=at,
+                            leave_reason="",
+                            rng=rng,
+                        )
+                    )
+                if slot not in ids or self._state.realism.new_ids_on_rejoin:
+                    # Zoom numbers participants afresh in every instance of a meeting, and gives a
+                    # guest a new id on every rejoin.
+                    issued += 1
+                    ids[slot] = (str(16778240 + 1024 * issued), f"{rng.getrandbits(128):032X}")
                 user_id, participant_uuid = ids[slot]
                 session = ParticipantSession(
                     user_id,
@@ -201,6 +268,20 @@ class MeetingPlayer:
                     )
                 )
             elif isinstance(step, End):
+                for waiter in waiting_sessions.values():
+                    waiter.left_at = at
+                    events.append(
+                        self._participant_event(
+                            meeting,
+                            instance,
+                            "left_waiting_room",
+                            session=waiter,
+                            at=at,
+                            leave_reason="",
+                            rng=rng,
+                        )
+                    )
+                waiting_sessions.clear()
                 # Zoom tells of everyone still inside leaving, then of the meeting ending.
                 for remaining in open_sessions.values():
                     remaining.left_at = at
@@ -284,18 +365,21 @@ class MeetingPlayer:
         leave_reason: str,
         rng: random.Random,
     ) -> WebhookEvent:
+        shown = self._state.visible(meeting, session)
         participant: dict[str, Any] = {
             "user_id": session.participant_user_id,
             "user_name": session.name,
-            "id": session.zoom_user_id,
+            "id": shown.zoom_user_id,
             "participant_uuid": session.participant_uuid,
-            "email": session.email,
-            "registrant_id": "",
-            "participant_user_id": session.zoom_user_id,
+            "email": shown.email,
+            "registrant_id": shown.registrant_id,
+            "participant_user_id": shown.zoom_user_id,
             "customer_key": "",
             "phone_number": "",
         }
-        if kind == "joined":
+        if kind.endswith("waiting_room"):
+            participant["date_time"] = zoom_time(at)
+        elif kind == "joined":
             participant["join_time"] = zoom_time(at)
         else:
             participant["leave_time"] = zoom_time(at)

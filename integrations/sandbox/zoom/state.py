@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomUser
+from integrations.sandbox.zoom.config import ZoomEmulatorConfig, ZoomRealism, ZoomUser
 from integrations.sandbox.zoom.faults import ApiFaults
 
 
@@ -38,6 +38,27 @@ class ParticipantSession:
     device: str
     joined_at: datetime
     left_at: datetime | None = None
+    # Time in the waiting room (not attendance): a row with status in_waiting_room.
+    in_waiting_room: bool = False
+
+
+@dataclass
+class Registrant:
+    id: str
+    email: str
+    first_name: str
+    last_name: str
+    join_url: str
+    status: str = "approved"  # approved | cancelled
+
+
+@dataclass(frozen=True)
+class Visible:
+    """What Zoom tells of a participant in webhooks and reports."""
+
+    email: str
+    zoom_user_id: str
+    registrant_id: str
 
 
 @dataclass
@@ -65,6 +86,16 @@ class EmulatedMeeting:
     settings: dict[str, Any]
     join_url: str
     instances: list[MeetingInstance] = field(default_factory=list)
+    registrants: dict[str, Registrant] = field(default_factory=dict)  # by lower-cased e-mail
+
+    @property
+    def registration_enabled(self) -> bool:
+        # approval_type 0 (automatic) or 1 (manual); 2 (the default) is no registration.
+        return self.settings.get("approval_type", 2) in (0, 1)
+
+    def registrant_of(self, email: str) -> Registrant | None:
+        found = self.registrants.get(email.strip().lower()) if email.strip() else None
+        return found if found is not None and found.status == "approved" else None
 
     @property
     def in_progress(self) -> bool:
@@ -85,6 +116,8 @@ class PageCursor:
 class ZoomEmulatorState:
     def __init__(self, config: ZoomEmulatorConfig) -> None:
         self.config = config
+        # Switchable at run time (tests show both the kind and the real behaviour).
+        self.realism: ZoomRealism = config.realism
         self.lock = threading.RLock()
         self.faults = ApiFaults(config.seed)
         self._random = random.Random(config.seed)  # noqa: S311 - reproducible ids, not security
@@ -209,6 +242,57 @@ class ZoomEmulatorState:
             second = int(self.now().timestamp())
             self._second_counts = {second: self._second_counts.get(second, 0) + 1}
             return self._second_counts[second] <= limit
+
+    # --- registrants and visibility -------------------------------------------------------------
+
+    def register(self, meeting: EmulatedMeeting, email: str, first_name: str, last_name: str) -> Registrant:
+        """Add (or re-approve) a registrant; registering an address twice gives the same registration."""
+        key = email.strip().lower()
+        with self.lock:
+            found = meeting.registrants.get(key)
+            if found is not None:
+                found.status = "approved"
+                return found
+            registrant_id = base64.urlsafe_b64encode(self._random.randbytes(16)).decode("ascii").rstrip("=")
+            registrant = Registrant(
+                id=registrant_id,
+                email=email.strip(),
+                first_name=first_name,
+                last_name=last_name,
+                join_url=f"{meeting.join_url.split('?')[0]}?tk={secrets.token_urlsafe(24)}",
+            )
+            meeting.registrants[key] = registrant
+            return registrant
+
+    def visible(self, meeting: EmulatedMeeting, session: ParticipantSession) -> Visible:
+        """Zoom hides who anyone outside the account is, unless they registered (then it tells their
+        registrant id, and their e-mail unless that exception is switched off)."""
+        registrant = meeting.registrant_of(session.email)
+        registrant_id = registrant.id if registrant is not None else ""
+        realism = self.realism
+        if not realism.hide_external_identities or self.config.in_account(
+            session.email, session.zoom_user_id
+        ):
+            return Visible(session.email, session.zoom_user_id, registrant_id)
+        if registrant is not None and realism.registrant_emails_visible:
+            return Visible(session.email, "", registrant_id)
+        return Visible("", "", registrant_id)
+
+    def has_report(self, instance: MeetingInstance) -> bool:
+        """Zoom keeps a participants report only for an instance with two participants or more."""
+        if not self.realism.no_report_below_two_participants:
+            return True
+        with self.lock:
+            people = {
+                (
+                    s.email.strip().lower(),
+                    s.zoom_user_id,
+                    s.name if not (s.email.strip() or s.zoom_user_id) else "",
+                )
+                for s in instance.sessions
+                if not s.in_waiting_room
+            }
+        return len(people) >= 2
 
     # --- meetings and instances ----------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from integrations.sandbox.zoom.state import EmulatedMeeting, MeetingInstance, ParticipantSession
+from integrations.sandbox.zoom.state import EmulatedMeeting, MeetingInstance, ParticipantSession, Visible
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "host_video": False,
@@ -88,19 +88,22 @@ def report_detail_json(meeting: EmulatedMeeting, instance: MeetingInstance) -> d
     }
 
 
-def report_row_json(session: ParticipantSession, meeting_end: datetime) -> dict[str, Any]:
+def report_row_json(
+    session: ParticipantSession, meeting_end: datetime, shown: Visible | None = None
+) -> dict[str, Any]:
     left_at = session.left_at or meeting_end
+    shown = shown or Visible(session.email, session.zoom_user_id, "")
     return {
-        "id": session.zoom_user_id,
+        "id": shown.zoom_user_id,
         "user_id": session.participant_user_id,
         "name": session.name,
-        "user_email": session.email,
+        "user_email": shown.email,
         "join_time": zoom_time(session.joined_at),
         "leave_time": zoom_time(left_at),
         "duration": int((left_at - session.joined_at).total_seconds()),
-        "status": "in_meeting",
-        "participant_user_id": session.zoom_user_id,
-        "registrant_id": "",
+        "status": "in_waiting_room" if session.in_waiting_room else "in_meeting",
+        "participant_user_id": shown.zoom_user_id,
+        "registrant_id": shown.registrant_id,
         "customer_key": "",
         "bo_mtg_id": "",
         "failover": False,
