@@ -2,8 +2,8 @@
 happens in it (who joins when, who drops and rejoins, late starts, overruns, no-shows,
 cancellations). Provider-neutral: `players.py` turns an outcome into a provider's script.
 
-Internal series: a daily stand-up (Teams), a weekly pipeline review (Zoom), weekly 1:1s of the head
-of sales with each AE (Meet) and a Thursday forecast call (Zoom). Customer meetings: discovery calls,
+Internal series: a daily stand-up (Teams), a weekly pipeline review (Zoom), a Wednesday enablement
+session (Zoom), 1:1s of the head of sales with each AE (Meet) and a Thursday forecast call (Zoom). Customer meetings: discovery calls,
 demos (with the solutions engineer) and one QBR per account, on the provider the routing rules give
 (the AE's own, or Teams for Microsoft 365 customers).
 """
@@ -207,7 +207,8 @@ def plan_month(today: date, days: int, seed: int) -> MonthPlan:
     rng = planner.rng
     first_day = today - timedelta(days=days)
     team = (*ACCOUNT_EXECUTIVES, SOLUTIONS_ENGINEER)
-    qbr_due = {account.name: rng.randrange(days) for account in ACCOUNTS}
+    weekdays = [o for o in range(days) if (first_day + timedelta(days=o)).weekday() < 5]
+    qbr_due = {account.name: rng.choice(weekdays) for account in ACCOUNTS} if weekdays else {}
     for offset in range(days):
         day = first_day + timedelta(days=offset)
         if day.weekday() >= 5:
@@ -221,6 +222,11 @@ def plan_month(today: date, days: int, seed: int) -> MonthPlan:
                 "pipeline review", "Weekly pipeline review", HEAD_OF_SALES, team, _at(day, 10, 0), 60, "zoom",
                 overrun_chance=0.5, overrun_range=(10, 25),
             )  # fmt: skip
+        if day.weekday() == 2:
+            planner.add(
+                "enablement", "Sales enablement session", HEAD_OF_SALES, team, _at(day, 9, 30), 90, "zoom",
+                overrun_chance=0.3, overrun_range=(5, 15),
+            )  # fmt: skip
         if day.weekday() == 3:
             planner.add(
                 "forecast call", "Forecast call", HEAD_OF_SALES, ACCOUNT_EXECUTIVES, _at(day, 16, 0), 45, "zoom",
@@ -233,11 +239,11 @@ def plan_month(today: date, days: int, seed: int) -> MonthPlan:
                 (one_on_one,), _at(day, 14, 0), 30, "meet", overrun_chance=0.2, overrun_range=(5, 10),
             )  # fmt: skip
         for account in ACCOUNTS:
-            _customer_meetings(planner, account, day, offset, qbr_due[account.name] == offset)
+            _customer_meetings(planner, account, day, qbr_due.get(account.name) == offset)
     return MonthPlan(tuple(planner.meetings), first_day, today - timedelta(days=1))
 
 
-def _customer_meetings(planner: _Planner, account: Account, day: date, offset: int, qbr: bool) -> None:
+def _customer_meetings(planner: _Planner, account: Account, day: date, qbr: bool) -> None:
     rng = planner.rng
     contacts = account.contacts
     if qbr:
