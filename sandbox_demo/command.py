@@ -29,12 +29,29 @@ def summary_table(result: PlayResult) -> Table:
             total = sum(row.values())
             if total:
                 table.add_row(
-                    provider, kind, str(total), *(str(row[o]) for o in (Outcome.HELD, Outcome.CUSTOMER_NO_SHOW, Outcome.HOST_NO_SHOW, Outcome.CANCELLED))
+                    provider,
+                    kind,
+                    str(total),
+                    *(
+                        str(row[o])
+                        for o in (
+                            Outcome.HELD,
+                            Outcome.CUSTOMER_NO_SHOW,
+                            Outcome.HOST_NO_SHOW,
+                            Outcome.CANCELLED,
+                        )
+                    ),
                 )
-    table.add_row("all", "", str(sum(counts.values())), *(
-        str(sum(v for (_, _, o), v in counts.items() if o == outcome.value))
-        for outcome in (Outcome.HELD, Outcome.CUSTOMER_NO_SHOW, Outcome.HOST_NO_SHOW, Outcome.CANCELLED)
-    ), style="bold")  # fmt: skip
+    table.add_row(
+        "all",
+        "",
+        str(sum(counts.values())),
+        *(
+            str(sum(v for (_, _, o), v in counts.items() if o == outcome.value))
+            for outcome in (Outcome.HELD, Outcome.CUSTOMER_NO_SHOW, Outcome.HOST_NO_SHOW, Outcome.CANCELLED)
+        ),
+        style="bold",
+    )
     return table
 
 
@@ -49,12 +66,18 @@ def run_demo(options: DemoOptions, *, serve: bool, console: Console | None = Non
     with demo_service(options) as demo:
         result = None
         if demo.has_meetings():
-            out.print(f"{options.data_dir} already holds a demo: serving it as it is (use a new --data-dir to play again)")
+            out.print(
+                f"{options.data_dir} already holds a demo: serving it as it is "
+                "(use a new --data-dir to play again)"
+            )
         else:
             result = demo.play(progress=lambda message: out.print(f"[dim]… {message}[/dim]"))
             out.print(summary_table(result))
             out.print(f"Also played: {_notes_line(result.notes())}.")
-            out.print(f"Played in {result.seconds:.1f} s (API creates, emulator plays, webhooks, worker, reconciliation).")
+            out.print(
+                f"Played in {result.seconds:.1f} s "
+                "(API creates, emulator plays, webhooks, worker, reconciliation)."
+            )
         _print_access(out, demo, result)
         if serve:
             _serve_until_interrupted(out, demo)

@@ -9,7 +9,13 @@ from typing import Any
 
 import yaml
 
-from sandbox_demo.org import ACCOUNT_EXECUTIVES, ACCOUNTS, HEAD_OF_SALES, HOURLY_COST_OVERRIDES, SOLUTIONS_ENGINEER
+from sandbox_demo.org import (
+    ACCOUNT_EXECUTIVES,
+    ACCOUNTS,
+    HEAD_OF_SALES,
+    HOURLY_COST_OVERRIDES,
+    SOLUTIONS_ENGINEER,
+)
 
 SANDBOX_CONFIG = Path(__file__).resolve().parents[1] / "config" / "sandbox.yaml"
 # The keys config/sandbox.yaml publishes (its header lists them next to their hashes).

@@ -54,7 +54,9 @@ def _contact(name: str, domain: str, *, signs_in: bool = True) -> Person:
     return Person(name, f"{local}@{domain}", internal=False, signs_in=signs_in)
 
 
-def _account(name: str, domain: str, owner: Person, *contacts: tuple[str, bool], microsoft: bool = False) -> Account:
+def _account(
+    name: str, domain: str, owner: Person, *contacts: tuple[str, bool], microsoft: bool = False
+) -> Account:
     people = tuple(_contact(n, domain, signs_in=s) for n, s in contacts)
     return Account(name, domain, owner, people, on_microsoft=microsoft)
 
@@ -63,9 +65,13 @@ _ALEX, _BEA, _CHEN, _DARA, _ELI = ACCOUNT_EXECUTIVES
 ACCOUNTS = (
     _account("Globex", "globex.example", _ALEX, ("Hank Scorpio", True), ("Lena Park", False)),
     _account("Initech", "initech.example", _ALEX, ("Bill Lumbergh", True), ("Joanna Doe", True)),
-    _account("Contoso", "contoso.example", _BEA, ("Megan Bowen", True), ("Alan Steiner", False), microsoft=True),
+    _account(
+        "Contoso", "contoso.example", _BEA, ("Megan Bowen", True), ("Alan Steiner", False), microsoft=True
+    ),
     _account("Umbrella", "umbrella.example", _BEA, ("Ada Wong", True), ("Carlos Oliveira", True)),
-    _account("Fabrikam", "fabrikam.example", _CHEN, ("Nestor Wilke", True), ("Irvin Sayers", False), microsoft=True),
+    _account(
+        "Fabrikam", "fabrikam.example", _CHEN, ("Nestor Wilke", True), ("Irvin Sayers", False), microsoft=True
+    ),
     _account("Hooli", "hooli.example", _CHEN, ("Gavin Belson", True), ("Denpok Singh", False)),
     _account("Stark Industries", "stark.example", _DARA, ("Pepper Potts", True), ("Happy Hogan", False)),
     _account("Wayne Enterprises", "wayne.example", _DARA, ("Lucius Fox", True), ("Selina Kyle", True)),

@@ -3,9 +3,9 @@ happens in it (who joins when, who drops and rejoins, late starts, overruns, no-
 cancellations). Provider-neutral: `players.py` turns an outcome into a provider's script.
 
 Internal series: a daily stand-up (Teams), a weekly pipeline review (Zoom), a Wednesday enablement
-session (Zoom), 1:1s of the head of sales with each AE (Meet) and a Thursday forecast call (Zoom). Customer meetings: discovery calls,
-demos (with the solutions engineer) and one QBR per account, on the provider the routing rules give
-(the AE's own, or Teams for Microsoft 365 customers).
+session (Zoom), 1:1s of the head of sales with each AE (Meet) and a Thursday forecast call (Zoom).
+Customer meetings: discovery calls, demos (with the solutions engineer) and one QBR per account,
+on the provider the routing rules give (the AE's own, or Teams for Microsoft 365 customers).
 """
 
 from __future__ import annotations
@@ -154,9 +154,7 @@ class _Planner:
             # Nobody from our side comes; the customers wait, then give up.
             opened = start + timedelta(seconds=rng.randint(0, 120))
             ended = opened + timedelta(minutes=rng.randint(8, 14))
-            sessions = [
-                Session(c, opened + timedelta(seconds=rng.randint(0, 180)), ended) for c in customers
-            ]
+            sessions = [Session(c, opened + timedelta(seconds=rng.randint(0, 180)), ended) for c in customers]
             return Happened(opened, ended, tuple(sessions))
 
         late_start = rng.random() < 0.15
@@ -197,7 +195,9 @@ class _Planner:
                 # Dials in from the phone as well, for a while (a second device, counted once).
                 phone_from = joined + timedelta(minutes=2)
                 if phone_from < ended:
-                    sessions.append(Session(person, phone_from, min(ended, phone_from + timedelta(minutes=5)), "phone"))
+                    sessions.append(
+                        Session(person, phone_from, min(ended, phone_from + timedelta(minutes=5)), "phone")
+                    )
         return Happened(opened, ended, tuple(sessions))
 
 
@@ -214,30 +214,65 @@ def plan_month(today: date, days: int, seed: int) -> MonthPlan:
         if day.weekday() >= 5:
             continue
         planner.add(
-            "stand-up", "Sales stand-up", HEAD_OF_SALES, team, _at(day, 9, 0), 15, "teams",
-            overrun_chance=0.25, overrun_range=(3, 10),
-        )  # fmt: skip
+            "stand-up",
+            "Sales stand-up",
+            HEAD_OF_SALES,
+            team,
+            _at(day, 9, 0),
+            15,
+            "teams",
+            overrun_chance=0.25,
+            overrun_range=(3, 10),
+        )
         if day.weekday() == 0:
             planner.add(
-                "pipeline review", "Weekly pipeline review", HEAD_OF_SALES, team, _at(day, 10, 0), 60, "zoom",
-                overrun_chance=0.5, overrun_range=(10, 25),
-            )  # fmt: skip
+                "pipeline review",
+                "Weekly pipeline review",
+                HEAD_OF_SALES,
+                team,
+                _at(day, 10, 0),
+                60,
+                "zoom",
+                overrun_chance=0.5,
+                overrun_range=(10, 25),
+            )
         if day.weekday() == 2:
             planner.add(
-                "enablement", "Sales enablement session", HEAD_OF_SALES, team, _at(day, 9, 30), 90, "zoom",
-                overrun_chance=0.3, overrun_range=(5, 15),
-            )  # fmt: skip
+                "enablement",
+                "Sales enablement session",
+                HEAD_OF_SALES,
+                team,
+                _at(day, 9, 30),
+                90,
+                "zoom",
+                overrun_chance=0.3,
+                overrun_range=(5, 15),
+            )
         if day.weekday() == 3:
             planner.add(
-                "forecast call", "Forecast call", HEAD_OF_SALES, ACCOUNT_EXECUTIVES, _at(day, 16, 0), 45, "zoom",
-                overrun_chance=0.3, overrun_range=(5, 15),
-            )  # fmt: skip
+                "forecast call",
+                "Forecast call",
+                HEAD_OF_SALES,
+                ACCOUNT_EXECUTIVES,
+                _at(day, 16, 0),
+                45,
+                "zoom",
+                overrun_chance=0.3,
+                overrun_range=(5, 15),
+            )
         one_on_one = ACCOUNT_EXECUTIVES[offset % 5] if day.weekday() in (1, 2) else None
         if one_on_one is not None:
             planner.add(
-                "1:1", f"1:1 {HEAD_OF_SALES.name.split()[0]} / {one_on_one.name.split()[0]}", HEAD_OF_SALES,
-                (one_on_one,), _at(day, 14, 0), 30, "meet", overrun_chance=0.2, overrun_range=(5, 10),
-            )  # fmt: skip
+                "1:1",
+                f"1:1 {HEAD_OF_SALES.name.split()[0]} / {one_on_one.name.split()[0]}",
+                HEAD_OF_SALES,
+                (one_on_one,),
+                _at(day, 14, 0),
+                30,
+                "meet",
+                overrun_chance=0.2,
+                overrun_range=(5, 10),
+            )
         for account in ACCOUNTS:
             _customer_meetings(planner, account, day, qbr_due.get(account.name) == offset)
     return MonthPlan(tuple(planner.meetings), first_day, today - timedelta(days=1))
@@ -248,21 +283,39 @@ def _customer_meetings(planner: _Planner, account: Account, day: date, qbr: bool
     contacts = account.contacts
     if qbr:
         planner.add(
-            "QBR", f"{account.name} quarterly business review", account.owner,
-            (*contacts, HEAD_OF_SALES), _at(day, 15, 0), 60, None,
-            overrun_chance=0.4, overrun_range=(5, 20),
-        )  # fmt: skip
+            "QBR",
+            f"{account.name} quarterly business review",
+            account.owner,
+            (*contacts, HEAD_OF_SALES),
+            _at(day, 15, 0),
+            60,
+            None,
+            overrun_chance=0.4,
+            overrun_range=(5, 20),
+        )
     roll = rng.random()
     hour = rng.choice((11, 12, 13, 16))
     if roll < 0.3:
         planner.add(
-            "discovery call", f"{account.name}: discovery call", account.owner,
-            (rng.choice(contacts),), _at(day, hour, 30), 30, None,
-            overrun_chance=0.2, overrun_range=(3, 10),
-        )  # fmt: skip
+            "discovery call",
+            f"{account.name}: discovery call",
+            account.owner,
+            (rng.choice(contacts),),
+            _at(day, hour, 30),
+            30,
+            None,
+            overrun_chance=0.2,
+            overrun_range=(3, 10),
+        )
     elif roll < 0.5:
         planner.add(
-            "demo", f"{account.name}: product demo", account.owner,
-            (*contacts, SOLUTIONS_ENGINEER), _at(day, hour, 0), 45, None,
-            overrun_chance=0.35, overrun_range=(5, 20),
-        )  # fmt: skip
+            "demo",
+            f"{account.name}: product demo",
+            account.owner,
+            (*contacts, SOLUTIONS_ENGINEER),
+            _at(day, hour, 0),
+            45,
+            None,
+            overrun_chance=0.35,
+            overrun_range=(5, 20),
+        )

@@ -108,7 +108,9 @@ class DemoService:
                     continue
                 provider = str(created["provider"])
                 if provider not in stages:
-                    stages[provider] = stage_for(provider, self.runtime.sandbox_handle(ProviderName(provider)))
+                    stages[provider] = stage_for(
+                        provider, self.runtime.sandbox_handle(ProviderName(provider))
+                    )
                 stages[provider].play(str(created["provider_meeting_id"]), meeting.happened, number)
                 if number % 25 == 0:
                     self.runtime.worker.drain()  # the worker keeps up as the webhooks arrive
@@ -147,7 +149,9 @@ class DemoService:
             body["provider"] = meeting.provider
         response = self.client.post("/v1/meetings", json=body, headers=_bearer(CRM_KEY))
         if response.status_code not in (200, 201):
-            raise DemoError(f"creating {meeting.title!r} failed: {response.status_code} {response.text[:300]}")
+            raise DemoError(
+                f"creating {meeting.title!r} failed: {response.status_code} {response.text[:300]}"
+            )
         created: dict[str, Any] = response.json()
         return meeting.ref, created
 
@@ -220,4 +224,3 @@ def demo_service(options: DemoOptions, *, run_worker: bool = False) -> Iterator[
         thread.join(10)
         sock.close()
         runtime.close()
-

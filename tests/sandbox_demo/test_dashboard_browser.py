@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 from sandbox_demo.config import REPORTS_KEY
 from sandbox_demo.run import DemoOptions, DemoService, PlayResult, demo_service
@@ -34,7 +35,6 @@ def browser_executable() -> Path:
         if REQUIRE_BROWSER:
             pytest.fail(f"SALESMEET_REQUIRE_BROWSER=1 but there is no browser at {CHROMIUM}")
         pytest.skip(f"no browser at {CHROMIUM} (apt-get install chromium)")
-    pytest.importorskip("playwright.sync_api")
     return CHROMIUM
 
 
@@ -51,9 +51,7 @@ def api_report(demo: DemoService, result: PlayResult, group_by: str) -> dict[str
 
 
 def group(report: dict[str, Any], **match: str | None) -> dict[str, Any] | None:
-    return next(
-        (g for g in report["groups"] if all(g["group"].get(k) == v for k, v in match.items())), None
-    )
+    return next((g for g in report["groups"] if all(g["group"].get(k) == v for k, v in match.items())), None)
 
 
 def percent(rate: float | None) -> float | None:
@@ -76,8 +74,6 @@ def chart_data(page: Any, canvas_id: str) -> dict[str, Any]:
 def test_the_dashboard_shows_the_reports_numbers_after_a_demo(
     browser_executable: Path, played: tuple[DemoService, PlayResult], tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     demo, result = played
     first, last = result.plan.first_day, result.plan.last_day
     kinds = api_report(demo, result, "kind")
@@ -99,7 +95,9 @@ def test_the_dashboard_shows_the_reports_numbers_after_a_demo(
             # Signing in: the reports key typed into the page, as its users do.
             page.fill("#key", REPORTS_KEY)
             page.click("button[type=submit]")
-            page.wait_for_function("document.getElementById('status').textContent.startsWith('Figures as of')")
+            page.wait_for_function(
+                "document.getElementById('status').textContent.startsWith('Figures as of')"
+            )
             assert not errors, errors
 
             # Side by side: minutes on one chart, rates (%) on another; the table says the same.
@@ -172,8 +170,6 @@ def test_the_dashboard_shows_the_reports_numbers_after_a_demo(
 def test_the_default_period_is_the_last_four_full_weeks_and_this_one(
     browser_executable: Path, played: tuple[DemoService, PlayResult]
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     demo, _ = played
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(browser_executable), headless=True)

@@ -32,8 +32,15 @@ def test_a_month_has_every_series_every_outcome_and_the_awkward_cases() -> None:
     month = plan_month(TODAY, 30, 1)
     series = Counter(m.series for m in month.meetings)
     assert set(series) == {
-        "stand-up", "pipeline review", "enablement", "forecast call", "1:1", "discovery call", "demo", "QBR",
-    }  # fmt: skip
+        "stand-up",
+        "pipeline review",
+        "enablement",
+        "forecast call",
+        "1:1",
+        "discovery call",
+        "demo",
+        "QBR",
+    }
     assert series["stand-up"] == 21  # the weekdays of November 2026 (the 30 days before 1 December)
     assert series["QBR"] == 10  # one per account
     outcomes = Counter(m.outcome for m in month.meetings)
@@ -52,7 +59,11 @@ def test_the_demo_config_is_valid_and_names_every_colleague_in_its_routing(tmp_p
     config = parse_config(demo_config("http://127.0.0.1:8080"))
     named = {e for rule in config.routing.rules for e in rule.when.organizer or ()}
     assert {p.email for p in COLLEAGUES} <= named
-    assert all(section.sandbox for section in (config.provider_config(n) for n in config.enabled_providers()) if section)
+    assert all(
+        section.sandbox
+        for section in (config.provider_config(n) for n in config.enabled_providers())
+        if section
+    )
 
 
 @pytest.mark.slow
