@@ -265,3 +265,31 @@ def report_command(
 
 def main() -> None:  # pragma: no cover - the console script entry point
     sys.exit(app())
+
+
+@app.command("demo")
+def demo_command(
+    data_dir: Annotated[
+        Path, typer.Option("--data-dir", help="The demo's own SQLite file and sandbox credentials.")
+    ] = Path("data/demo"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8080,
+    days: Annotated[int, typer.Option(min=1, max=120, help="How many days up to yesterday to play.")] = 30,
+    seed: Annotated[int, typer.Option(help="The same seed plays the same month.")] = 1,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Keep serving the dashboard after the play.")
+    ] = True,
+) -> None:
+    """Run the service on the sandboxed Zoom, Teams and Meet, play a month of a small sales org
+    through the API, the emulators and their webhooks, then serve the dashboard."""
+    # Imported here: the demo package drives the emulators, which the service itself never imports.
+    from sandbox_demo.command import run_demo  # noqa: PLC0415
+    from sandbox_demo.run import DemoError, DemoOptions  # noqa: PLC0415
+
+    configure_logging(json_format=False, level="WARNING")
+    options = DemoOptions(data_dir=data_dir, host=host, port=port, days=days, seed=seed)
+    try:
+        run_demo(options, serve=serve_after)
+    except DemoError as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from None

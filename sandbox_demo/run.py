@@ -1,0 +1,226 @@
+"""Run the demo: the service on its sandboxed Zoom, Teams and Meet, on its own SQLite file; a month
+of meetings created through the API with the sandbox CRM key, played by the emulators, their
+webhooks received and applied by the worker, and reconciled from the providers' reports.
+
+`demo_service` starts the service and stops it when left; `DemoService.play` fills it. A data
+directory that already holds meetings is served as it is (the emulators keep nothing between
+runs, so a month is played only into a fresh one).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy import func, select
+
+from sandbox_demo.config import CRM_KEY, REPORTS_KEY, demo_config
+from sandbox_demo.plan import OFFICE_TIMEZONE, MonthPlan, PlannedMeeting, plan_month
+from sandbox_demo.players import Stage, stage_for
+from service.api.app import create_app
+from service.bootstrap import Runtime, build_runtime
+from service.config.loader import parse_config
+from service.config.secrets import Settings
+from service.domain.meeting import ProviderName
+from service.storage import meetings_repo
+from service.storage.database import upgrade_database
+from service.storage.tables import meetings
+
+# Creating meetings waits on the providers (the emulators), so a few go at once, as a CRM's would.
+CREATE_CONCURRENCY = 8
+# Meetings one reconciliation sweep takes (`reconcile_due_meetings`' limit).
+RECONCILE_BATCH = 20
+
+
+class DemoError(RuntimeError):
+    """The demo could not be played; the message says what went wrong."""
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8080  # 0: any free port
+    days: int = 30
+    seed: int = 1
+    today: date | None = None  # the month ends the day before; default: today (UTC)
+
+
+@dataclass
+class PlayResult:
+    plan: MonthPlan
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)  # plan ref -> the API's meeting
+    seconds: float = 0.0
+
+    def counts(self) -> Counter[tuple[str, str, str]]:
+        """(provider, kind, outcome) -> meetings."""
+        return Counter(
+            (self.created[m.ref]["provider"], m.kind, m.outcome.value)
+            for m in self.plan.meetings
+            if m.ref in self.created
+        )
+
+    def notes(self) -> Counter[str]:
+        return Counter(note for m in self.plan.meetings for note in set(m.notes))
+
+
+@dataclass
+class DemoService:
+    url: str
+    runtime: Runtime
+    client: httpx.Client
+    options: DemoOptions
+
+    def has_meetings(self) -> bool:
+        with self.runtime.db.read() as conn:
+            return bool(conn.execute(select(func.count()).select_from(meetings)).scalar_one())
+
+    def play(self, progress: Callable[[str], None] = lambda _: None) -> PlayResult:
+        options = self.options
+        today = options.today or datetime.now(UTC).date()
+        result = PlayResult(plan_month(today, options.days, options.seed))
+        started = time.monotonic()
+        # Teams and Meet deliver only to subscriptions: the subscription job makes them first
+        # (Graph validates the notification URL against this very service).
+        self.runtime.worker.run_periodic(force=True)
+        progress(f"creating {len(result.plan.meetings)} meetings through the API")
+        with ThreadPoolExecutor(CREATE_CONCURRENCY) as pool:
+            for ref, created in pool.map(self._create, result.plan.meetings):
+                result.created[ref] = created
+        stages: dict[str, Stage] = {}
+        try:
+            progress("playing them on Zoom, Teams and Meet")
+            for number, meeting in enumerate(result.plan.meetings, start=1):
+                created = result.created[meeting.ref]
+                if meeting.happened is None:
+                    self._cancel(created)
+                    continue
+                provider = str(created["provider"])
+                if provider not in stages:
+                    stages[provider] = stage_for(
+                        provider, self.runtime.sandbox_handle(ProviderName(provider))
+                    )
+                stages[provider].play(str(created["provider_meeting_id"]), meeting.happened, number)
+                if number % 25 == 0:
+                    self.runtime.worker.drain()  # the worker keeps up as the webhooks arrive
+        finally:
+            for stage in stages.values():
+                stage.close()
+        progress("applying webhooks and reconciling with the providers' reports")
+        self.runtime.worker.drain()
+        self._reconcile_everything_due(len(result.plan.meetings))
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _reconcile_everything_due(self, meeting_count: int) -> None:
+        """Sweep until nothing is left to reconcile: the worker takes a bounded batch per sweep,
+        which `serve` spreads over minutes and the demo wants done now."""
+        worker, db = self.runtime.worker, self.runtime.db
+        for _ in range(meeting_count // RECONCILE_BATCH + 3):
+            worker.run_periodic(force=True)
+            worker.drain()
+            with db.read() as conn:
+                if not meetings_repo.due_for_reconciliation(conn, datetime.now(UTC), 1):
+                    return
+        raise DemoError("meetings are still waiting for reconciliation; see the log")
+
+    def _create(self, meeting: PlannedMeeting) -> tuple[str, dict[str, Any]]:
+        body: dict[str, Any] = {
+            "external_ref": {"system": "demo-crm", "id": meeting.ref},
+            "title": meeting.title,
+            "start": meeting.start.isoformat(),
+            "duration_minutes": meeting.duration_minutes,
+            "timezone": OFFICE_TIMEZONE,
+            "organizer": {"email": meeting.organizer.email, "name": meeting.organizer.name},
+            "attendees": [{"email": p.email, "name": p.name} for p in meeting.attendees],
+        }
+        if meeting.provider is not None:
+            body["provider"] = meeting.provider
+        response = self.client.post("/v1/meetings", json=body, headers=_bearer(CRM_KEY))
+        if response.status_code not in (200, 201):
+            raise DemoError(
+                f"creating {meeting.title!r} failed: {response.status_code} {response.text[:300]}"
+            )
+        created: dict[str, Any] = response.json()
+        return meeting.ref, created
+
+    def _cancel(self, created: dict[str, Any]) -> None:
+        response = self.client.delete(f"/v1/meetings/{created['id']}", headers=_bearer(CRM_KEY))
+        if response.status_code not in (200, 204):
+            raise DemoError(f"cancelling {created['title']!r} failed: {response.status_code}")
+
+    def report(self, start: date, end: date, group_by: str) -> dict[str, Any]:
+        response = self.client.get(
+            "/v1/reports/comparison",
+            params={"from": start.isoformat(), "to": end.isoformat(), "group_by": group_by},
+            headers=_bearer(REPORTS_KEY),
+        )
+        response.raise_for_status()
+        report: dict[str, Any] = response.json()
+        return report
+
+    def dashboard_url(self, first_day: date | None = None, last_day: date | None = None) -> str:
+        if first_day is None or last_day is None:
+            return f"{self.url}/dashboard"
+        return f"{self.url}/dashboard?from={first_day.isoformat()}&to={last_day.isoformat()}"
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DemoError(f"cannot listen on {host}:{port}: {exc.strerror}; try another --port") from None
+    return sock
+
+
+@contextmanager
+def demo_service(options: DemoOptions, *, run_worker: bool = False) -> Iterator[DemoService]:
+    """The service on the demo config and `options.data_dir`, listening before its config is made,
+    so `public_url` (Graph validates it) is where it really is."""
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    sock = _bind(options.host, options.port)
+    local = "127.0.0.1" if options.host in ("0.0.0.0", "::") else options.host  # noqa: S104 - compared
+    url = f"http://{local}:{sock.getsockname()[1]}"
+    database = (options.data_dir / "salesmeet.db").resolve()
+    settings = Settings(database_url=f"sqlite:///{database}", sandbox_dir=options.data_dir / "sandbox")
+    try:
+        runtime = build_runtime(parse_config(demo_config(url)), settings)
+    except BaseException:
+        sock.close()
+        raise
+    upgrade_database(runtime.db.engine)
+    app = create_app(runtime, run_worker=run_worker)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True, name="demo-api")
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise DemoError("the service did not start")
+            time.sleep(0.02)
+        with httpx.Client(base_url=url, timeout=60) as client:
+            yield DemoService(url, runtime, client, options)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+        runtime.close()
