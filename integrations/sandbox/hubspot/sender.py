@@ -37,6 +37,8 @@ class HubSpotSender:
     clock: Clock = utc_now
     api_key_name: str = "X-Salesmeet-Key"
     timeout_seconds: float = 30.0
+    # The URL HubSpot signs when a proxy stands between it and the service (default: `base_url`).
+    signed_base_url: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
 
     def headers(self, signing: Signing, method: str, url: str, body: bytes, at: datetime) -> dict[str, str]:
