@@ -1,0 +1,325 @@
+"""HubSpot end to end: a deal workflow's signed "Send a webhook" delivery creates the meeting on
+the routed provider; Zoom plays it; it is reconciled; the HubSpot meeting engagement then shows
+the outcome with the attended minutes, associated to the deal and its contacts. On SQLite and
+PostgreSQL, against the Zoom and HubSpot emulators."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from integrations.crm.hubspot.sandbox import HubSpotSandbox
+from integrations.sandbox.hubspot.sender import HubSpotSender
+from integrations.sandbox.hubspot.state import EmulatedMeeting
+from integrations.sandbox.server import serve_in_thread
+from integrations.sandbox.zoom.config import ZoomEmulatorConfig
+from integrations.sandbox.zoom.player import (
+    End,
+    Join,
+    Leave,
+    MeetingPlayer,
+    ScriptPerson,
+    Start,
+    Step,
+    WebhookFaults,
+)
+from integrations.sandbox.zoom.state import ZoomEmulatorState
+from integrations.sandbox.zoom.webhooks import WebhookSender
+from service.api.app import create_app
+from service.bootstrap import Runtime, build_runtime
+from service.config.loader import parse_config
+from service.config.secrets import Settings
+from service.domain.meeting import ProviderName
+from service.storage import crm_repo
+from service.storage.database import upgrade_database
+from service.storage.tables import crm_deliveries, crm_outbox
+from tests.helpers_signing import SANDBOX_SECRET
+from tests.support import ADMIN_KEY, auth, sandbox_config
+
+pytestmark = pytest.mark.slow
+
+SCHEDULED = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
+HOST = ScriptPerson("Hanna Host", "host@acme.example", "u_sandbox0000")
+BOB = ScriptPerson("Bob Buyer", "bob@customer.example")
+
+
+def at(minutes: float) -> datetime:
+    return SCHEDULED + timedelta(seconds=round(minutes * 60))
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclasses.dataclass
+class Harness:
+    url: str
+    runtime: Runtime
+    client: httpx.Client
+    hubspot: HubSpotSandbox
+    sender: HubSpotSender
+    clock: Clock
+
+    @property
+    def zoom(self) -> ZoomEmulatorState:
+        state = self.runtime.sandbox_handle(ProviderName.ZOOM)
+        assert isinstance(state, ZoomEmulatorState)
+        return state
+
+    def deal(self, deal_id: str = "4711", **properties: Any) -> dict[str, Any]:
+        """The workflow action's customised body for a deal (see the README's HubSpot setup)."""
+        return {
+            "hs_object_id": deal_id,
+            "meeting_title": "Discovery call",
+            "meeting_start": int(SCHEDULED.timestamp() * 1000),
+            "meeting_duration_minutes": 30,
+            "meeting_timezone": "Europe/Berlin",
+            "owner_email": "host@acme.example",
+            "hubspot_owner_id": "301",
+            "contact_emails": "bob@customer.example;carla@customer.example",
+            "contact_ids": "901;902",
+            "hs_lastmodifieddate": "2026-11-20T10:00:00.000Z",
+            **properties,
+        }
+
+    def work(self) -> None:
+        """What the worker does: apply deliveries, attendance, reconciliation, write-back."""
+        self.runtime.worker.drain()
+        self.runtime.worker.run_periodic(force=True)
+        self.runtime.worker.drain()
+
+    def meetings(self) -> list[dict[str, Any]]:
+        page = self.client.get("/v1/meetings", params={"external_system": "hubspot"}, headers=auth(ADMIN_KEY))
+        items: list[dict[str, Any]] = page.json()["items"]
+        return items
+
+    def engagements(self) -> list[EmulatedMeeting]:
+        with self.hubspot.state.lock:
+            return list(self.hubspot.state.meetings.values())
+
+    def play(self, meeting: dict[str, Any], script: Sequence[Step]) -> None:
+        sender = WebhookSender(f"{self.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token)
+        with sender:
+            MeetingPlayer(self.zoom, sender, WebhookFaults()).play(
+                int(meeting["provider_meeting_id"]), script
+            )
+
+
+@pytest.fixture
+def hs(database_url: str) -> Iterator[Harness]:
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    data: dict[str, Any] = sandbox_config()
+    data["crm"] = {"hubspot": {"enabled": True, "sandbox": True}}
+    settings = Settings(database_url=database_url).with_secrets({"zoom_webhook_secret_token": SANDBOX_SECRET})
+    runtime = build_runtime(parse_config(data), settings, clock=clock)
+    upgrade_database(runtime.db.engine)
+    server = serve_in_thread(create_app(runtime), lifespan="on")
+    handle = runtime.crm_sandbox_handle("hubspot")
+    assert isinstance(handle, HubSpotSandbox)
+    handle.state.clock = clock
+    # HubSpot calls the public URL; here the service listens elsewhere, as behind a proxy.
+    sender = dataclasses.replace(
+        handle.sender, base_url=server.url, signed_base_url=data["public_url"], clock=clock
+    )
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            yield Harness(server.url, runtime, client, handle, sender, clock)
+    finally:
+        server.stop()
+        runtime.close()
+
+
+HELD: Sequence[Step] = (
+    Start(at(1)),
+    Join(at(1), HOST),
+    Join(at(2), BOB),
+    Leave(at(27), BOB),
+    Leave(at(28), HOST),
+    End(at(28)),
+)
+
+
+def test_a_deal_workflow_creates_the_meeting_and_gets_completed_with_attended_minutes(hs: Harness) -> None:
+    for _ in range(2):  # a redelivery (same body, signed again) is stored once
+        assert [a.status for a in hs.sender.deliver(hs.deal())] == [200]
+    with hs.runtime.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(crm_deliveries)).scalar_one() == 1
+    hs.work()
+    (meeting,) = hs.meetings()
+    assert meeting["external_ref"] == {"system": "hubspot", "id": "4711"}
+    assert meeting["provider"] == "zoom" and meeting["kind"] == "customer"
+    assert meeting["organizer"]["email"] == "host@acme.example"
+    assert {a["email"] for a in meeting["attendees"]} == {"bob@customer.example", "carla@customer.example"}
+    assert hs.engagements() == []  # nothing is written before the outcome is known
+
+    hs.play(meeting, HELD)
+    hs.work()
+    record = hs.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
+    assert record["completeness"] == "reconciled"
+    (engagement,) = hs.engagements()
+    props = engagement.properties
+    assert props["hs_meeting_outcome"] == "COMPLETED"
+    assert props["salesmeet_minutes"] == "27"
+    assert props["salesmeet_attendance"] == "completed"
+    assert props["hs_meeting_start_time"] == str(int(at(1).timestamp() * 1000))
+    assert props["hs_meeting_end_time"] == str(int(at(28).timestamp() * 1000))
+    assert props["hubspot_owner_id"] == "301"
+    assert props["hs_meeting_external_url"] == f"http://127.0.0.1:9/v1/meetings/{meeting['id']}"
+    assert "bob@customer.example (customer): attended, 25 min" in props["hs_meeting_body"]
+    assert "carla@customer.example (customer): did not attend, 0 min" in props["hs_meeting_body"]
+    assert engagement.associations == {"deals": ["4711"], "contacts": ["901", "902"]}
+
+    hs.clock.now += timedelta(minutes=5)
+    hs.work()  # nothing changed: nothing is written again
+    assert len(hs.engagements()) == 1
+    assert [c for c in hs.hubspot.state.calls if c[0] == "POST" and c[1].endswith("/meetings")] == [
+        ("POST", "/crm/v3/objects/meetings", 201)
+    ]
+
+
+def test_a_customer_who_never_came_is_a_no_show(hs: Harness) -> None:
+    hs.sender.deliver(hs.deal("5000"))
+    hs.work()
+    (meeting,) = hs.meetings()
+    hs.play(meeting, (Start(at(1)), Join(at(1), HOST), Leave(at(15), HOST), End(at(15))))
+    hs.work()
+    (engagement,) = hs.engagements()
+    assert engagement.properties["hs_meeting_outcome"] == "NO_SHOW"
+    assert engagement.properties["salesmeet_attendance"] == "customer_no_show"
+
+
+def test_a_second_delivery_reschedules_in_place_an_older_one_changes_nothing_and_cancel_shows_canceled(
+    hs: Harness,
+) -> None:
+    later = SCHEDULED + timedelta(days=3)
+    hs.sender.deliver(hs.deal(), signing="v1")
+    hs.work()
+    (first,) = hs.meetings()
+    hs.sender.deliver(
+        hs.deal(
+            meeting_start=later.isoformat(),
+            meeting_duration_minutes=45,
+            hs_lastmodifieddate="2026-11-22T10:00:00Z",
+        ),
+        signing="v2",
+    )
+    # A retry of an older state that arrives last.
+    hs.sender.deliver(hs.deal(meeting_title="Old title", hs_lastmodifieddate="2026-11-21T10:00:00Z"))
+    hs.work()
+    (moved,) = hs.meetings()
+    assert (moved["id"], moved["provider_meeting_id"]) == (first["id"], first["provider_meeting_id"])
+    assert datetime.fromisoformat(moved["start"]) == later and moved["duration_minutes"] == 45
+    assert moved["title"] == "Discovery call"
+    zoom_meeting = hs.zoom.meetings[int(first["provider_meeting_id"])]
+    assert zoom_meeting.duration == 45  # the same Zoom meeting, updated
+
+    hs.sender.deliver(hs.deal(meeting_status="cancelled", hs_lastmodifieddate="2026-11-23T10:00:00Z"))
+    hs.work()
+    (cancelled,) = hs.meetings()
+    assert cancelled["status"] == "cancelled"
+    (engagement,) = hs.engagements()
+    assert engagement.properties["hs_meeting_outcome"] == "CANCELED"
+    assert engagement.associations["deals"] == ["4711"]
+    with hs.runtime.db.read() as conn:
+        assert crm_repo.delivery_counts(conn) == {("hubspot", "done"): 4}
+
+
+def test_forged_and_stale_signatures_are_refused_and_stored_nowhere(hs: Harness) -> None:
+    forger = dataclasses.replace(hs.sender, app_secret="not-the-app-secret")
+    assert [a.status for a in forger.deliver(hs.deal())] == [401]
+    stale = hs.sender.post("/webhooks/hubspot", hs.deal(), at=hs.clock() - timedelta(minutes=6))
+    assert (stale.status_code, stale.json()["code"]) == (401, "stale_timestamp")
+    assert hs.sender.post("/webhooks/hubspot", hs.deal(), signing="none").status_code == 401
+    assert hs.sender.post("/webhooks/hubspot", hs.deal(), signing="api_key").status_code == 401
+    with hs.runtime.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(crm_deliveries)).scalar_one() == 0
+    assert hs.meetings() == []
+
+
+def test_write_back_survives_ten_minutes_of_429s_and_5xx_with_nothing_lost_or_doubled(hs: Harness) -> None:
+    for deal_id in ("1", "2", "3"):
+        hs.sender.deliver(hs.deal(deal_id))
+    hs.work()
+    meetings = hs.meetings()
+    assert len(meetings) == 3
+    for meeting in meetings:
+        hs.play(meeting, HELD)
+    hs.hubspot.state.outage_for(timedelta(minutes=10))
+    hs.work()
+    with hs.runtime.db.read() as conn:
+        states = conn.execute(select(crm_outbox.c.state, crm_outbox.c.last_error)).all()
+    assert [s.state for s in states] == ["pending"] * 3
+    end = hs.clock() + timedelta(minutes=15)
+    while hs.clock() < end:
+        hs.clock.now += timedelta(seconds=20)
+        hs.work()
+    statuses = {status for _, _, status in hs.hubspot.state.calls}
+    assert {429, 503} <= statuses
+    engagements = hs.engagements()
+    assert len(engagements) == 3
+    assert {e.properties["hs_meeting_outcome"] for e in engagements} == {"COMPLETED"}
+    assert sorted(e.associations["deals"][0] for e in engagements) == ["1", "2", "3"]
+    admin = hs.client.get("/v1/admin/crm", headers=auth(ADMIN_KEY)).json()
+    assert admin[0]["outbox"]["done"] == 3 and admin[0]["outbox"]["pending"] == 0
+
+
+def test_a_write_whose_id_was_never_recorded_is_found_again_not_duplicated(hs: Harness) -> None:
+    hs.sender.deliver(hs.deal())
+    hs.work()
+    (meeting,) = hs.meetings()
+    hs.play(meeting, HELD)
+    hs.work()
+    (engagement,) = hs.engagements()
+    with hs.runtime.db.write() as conn:  # as if the process died between HubSpot's 201 and our commit
+        conn.execute(crm_outbox.update().values(remote_id=None))
+        assert crm_repo.requeue_outbox(conn, crm="hubspot", state="done", now=hs.clock()) == 1
+    hs.work()
+    assert [e.id for e in hs.engagements()] == [engagement.id]
+
+
+def test_the_video_conferencing_extension_creates_updates_and_deletes(hs: Harness) -> None:
+    start = int((SCHEDULED + timedelta(days=2)).timestamp() * 1000)
+    payload = {
+        "portalId": 62515,
+        "userId": 123,
+        "userEmail": "host@acme.example",
+        "topic": "Demo with Bob",
+        "source": "MEETINGS",
+        "startTime": start,
+        "endTime": start + 30 * 60_000,
+    }
+    verify = hs.sender.post(
+        "/crm/hubspot/video/verify-user", {"portalId": 62515, "userEmail": "host@acme.example"}
+    )
+    assert (verify.status_code, verify.json()) == (200, {"id": "host@acme.example"})
+    outsider = {"portalId": 62515, "userEmail": "x@customer.example"}
+    assert hs.sender.post("/crm/hubspot/video/verify-user", outsider).status_code == 404
+    created = hs.sender.post("/crm/hubspot/video/create", payload)
+    assert created.status_code == 200, created.text
+    conference = created.json()
+    assert conference["conferenceUrl"].startswith("https://") and conference["conferenceId"]
+    again = hs.sender.post("/crm/hubspot/video/create", payload)  # HubSpot's retry
+    assert again.json()["conferenceId"] == conference["conferenceId"]
+    forged = dataclasses.replace(hs.sender, app_secret="nope").post("/crm/hubspot/video/create", payload)
+    assert forged.status_code == 401
+    moved = {**payload, "conferenceId": conference["conferenceId"], "endTime": start + 60 * 60_000}
+    updated = hs.sender.post("/crm/hubspot/video/update", moved)
+    assert updated.status_code == 200 and updated.json()["conferenceUrl"] == conference["conferenceUrl"]
+    meeting = hs.client.get(f"/v1/meetings/{conference['conferenceId']}", headers=auth()).json()
+    assert meeting["duration_minutes"] == 60 and meeting["external_ref"]["system"] == "hubspot_vc"
+    deleted = hs.sender.post("/crm/hubspot/video/delete", {"conferenceId": conference["conferenceId"]})
+    assert deleted.status_code == 204
+    meeting = hs.client.get(f"/v1/meetings/{conference['conferenceId']}", headers=auth()).json()
+    assert meeting["status"] == "cancelled"
+    hs.work()
+    assert hs.engagements() == []  # HubSpot's scheduler keeps its own engagement for these
