@@ -46,6 +46,7 @@ def clock() -> ManualClock:
 class RunningSalesforce:
     server: RunningServer
     state: SalesforceEmulatorState
+    clients: list[SalesforceClient] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -57,9 +58,13 @@ class RunningSalesforce:
 
     def client(self, grant: Any = None) -> SalesforceClient:
         config = self.state.config
-        return SalesforceClient(
-            self.token_url, grant or ClientCredentials(config.client_id, config.client_secret), timeout_seconds=5
+        client = SalesforceClient(
+            self.token_url,
+            grant or ClientCredentials(config.client_id, config.client_secret),
+            timeout_seconds=5,
         )
+        self.clients.append(client)
+        return client
 
     def event(self, **fields: Any) -> str:
         return self.state.create_record(
@@ -77,18 +82,20 @@ class RunningSalesforce:
 def start_salesforce(
     clock: ManualClock, signing_key: SigningKey
 ) -> Iterator[Callable[..., RunningSalesforce]]:
-    servers: list[RunningServer] = []
+    started: list[RunningSalesforce] = []
 
     def start(**overrides: Any) -> RunningSalesforce:
         config = SalesforceEmulatorConfig(clock=clock, jwt_certificate_pem=signing_key.certificate_pem)
         app = create_salesforce_emulator(replace(config, **overrides))
-        server = serve_in_thread(app)
-        servers.append(server)
-        return RunningSalesforce(server, emulator_state(app))
+        running = RunningSalesforce(serve_in_thread(app), emulator_state(app))
+        started.append(running)
+        return running
 
     yield start
-    for server in servers:
-        server.stop()
+    for running in started:
+        for client in running.clients:
+            client.close()
+        running.server.stop()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ def _sender(salesforce: RunningSalesforce, **options: object) -> OutboundMessage
     )
 
 
-def test_a_notification_carries_its_id_type_and_fields_with_nil_as_none(salesforce: RunningSalesforce) -> None:
+def test_a_notification_has_its_id_type_and_fields_nil_as_none(salesforce: RunningSalesforce) -> None:
     record_id = salesforce.event(Subject="Q4 <renewal> & pricing")
     with _sender(salesforce) as sender:
         queued = sender.record_changed(record_id)
