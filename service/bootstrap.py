@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
 
 from integrations.base import MeetingProvider, ProviderError, SubscriptionManager
+from integrations.crm.plugin import CrmActionEndpoint, CrmContext, CrmParts, CrmPlugin, CrmSection
 from integrations.plugin import (
     EventDecoder,
     NotificationResolver,
@@ -31,11 +32,14 @@ from service.config.sections import ProviderSection
 from service.domain.meeting import ProviderName
 from service.storage import provider_status_repo
 from service.storage.database import Database, create_database_engine
+from service.usecases.crm_outbox import CrmOutbound, Outbox
+from service.usecases.crm_sync import CrmInbound, CrmRecordApplier, SchedulerActions, apply_crm_deliveries
 from service.usecases.provider_registry import ProviderRegistry
 from service.usecases.record_attendance import AttendancePolicy
 from service.usecases.schedule_meeting import MeetingScheduler
 from service.usecases.services import Services
 from service.worker import Worker
+from webhooks.crm import CrmDeliveryStore
 from webhooks.inbox import InboxWriter
 
 log = structlog.get_logger("salesmeet.bootstrap")
@@ -62,6 +66,16 @@ class WiredProvider:
 
 
 @dataclass
+class WiredCrm:
+    """One enabled CRM: its plugin, its effective section, what it built, and its emulator."""
+
+    plugin: CrmPlugin[Any]
+    section: CrmSection
+    parts: CrmParts
+    sandbox: Sandbox | None = None
+
+
+@dataclass
 class Runtime:
     config: AppConfig
     settings: Settings
@@ -70,9 +84,26 @@ class Runtime:
     inbox: InboxWriter
     worker: Worker
     providers: dict[ProviderName, WiredProvider] = field(default_factory=dict)
+    crms: dict[str, WiredCrm] = field(default_factory=dict)
+    crm_store: CrmDeliveryStore | None = None
+    meeting_actions: SchedulerActions | None = None
+    outbox: Outbox | None = None
 
     def webhook_endpoints(self) -> list[tuple[str, WebhookEndpoint]]:
         return [(name.value, ep) for name, wired in self.providers.items() for ep in wired.parts.webhooks]
+
+    def crm_webhook_endpoints(self) -> list[tuple[str, WebhookEndpoint]]:
+        return [(name, ep) for name, wired in self.crms.items() for ep in wired.parts.inbound]
+
+    def crm_action_endpoints(self) -> list[tuple[str, CrmActionEndpoint]]:
+        return [(name, ep) for name, wired in self.crms.items() for ep in wired.parts.actions]
+
+    def crm_sandbox_handle(self, name: str) -> object:
+        """The running emulator of a sandboxed CRM (tests and the demo drive it)."""
+        wired = self.crms.get(name)
+        if wired is None or wired.sandbox is None:
+            raise LookupError(f"CRM {name!r} is not running in sandbox mode")
+        return wired.sandbox.handle
 
     def sandbox_handle(self, name: ProviderName) -> object:
         """The running emulator of a sandboxed provider (tests and the demo drive it)."""
@@ -88,6 +119,11 @@ class Runtime:
                 wired.parts.close()
             if wired.sandbox is not None:
                 wired.sandbox.emulator.stop()
+        for crm in self.crms.values():
+            if crm.parts.close is not None:
+                crm.parts.close()
+            if crm.sandbox is not None:
+                crm.sandbox.emulator.stop()
         self.db.dispose()
 
 
@@ -102,13 +138,17 @@ def build_runtime(
     """Wire the service. `sandbox_base_url` is where the built-in emulators send their webhooks
     (the address `serve` listens on); by default the config's `public_url`."""
     wired: dict[ProviderName, WiredProvider] = {}
+    crms: dict[str, WiredCrm] = {}
     try:
         for name in config.enabled_providers():
             wired[name] = _wire_provider(config, settings, registry, name, clock, sandbox_base_url)
+        for crm_name in config.enabled_crms():
+            crms[crm_name] = _wire_crm(config, settings, registry, crm_name, clock, sandbox_base_url)
     except BaseException:
-        for done in wired.values():
-            if done.sandbox is not None:
-                done.sandbox.emulator.stop()
+        sandboxes = [w.sandbox for w in wired.values()] + [c.sandbox for c in crms.values()]
+        for sandbox in sandboxes:
+            if sandbox is not None:
+                sandbox.emulator.stop()
         raise
 
     db = Database(create_database_engine(settings.database_url))
@@ -150,11 +190,42 @@ def build_runtime(
     resolvers: dict[str, NotificationResolver] = {
         name.value: w.parts.resolver for name, w in wired.items() if w.parts.resolver is not None
     }
+    applier = CrmRecordApplier(db, scheduler, clock)
+    inbound = {name: CrmInbound(name, c.parts.parse) for name, c in crms.items()}
+    outbox = Outbox(
+        db,
+        {
+            name: CrmOutbound(
+                name,
+                c.parts.writer,
+                c.section.write_back_max_attempts,
+                timedelta(seconds=c.section.write_back_max_backoff_seconds),
+            )
+            for name, c in crms.items()
+            if c.parts.writer is not None and c.section.write_back
+        },
+        lambda meeting_id: config.url_for(f"/v1/meetings/{meeting_id}"),
+        clock,
+    )
+
+    def apply_crm() -> int:
+        if not inbound:
+            return 0
+        return apply_crm_deliveries(
+            db,
+            inbound,
+            applier,
+            clock(),
+            batch_size=config.worker.batch_size,
+            max_attempts=config.worker.max_attempts,
+        )
+
     worker = Worker(
         db,
         providers,
         decoders,
         policy,
+        jobs=(apply_crm, outbox.run_once),
         resolvers=resolvers,
         subscriptions=subscriptions,
         batch_size=config.worker.batch_size,
@@ -164,7 +235,61 @@ def build_runtime(
         clock=clock,
     )
     inbox = InboxWriter(db, clock=clock)
-    return Runtime(config, settings, db, services, inbox, worker, wired)
+    return Runtime(
+        config,
+        settings,
+        db,
+        services,
+        inbox,
+        worker,
+        wired,
+        crms,
+        crm_store=CrmDeliveryStore(db, clock),
+        meeting_actions=SchedulerActions(scheduler, config.company_domains()),
+        outbox=outbox,
+    )
+
+
+def _wire_crm(
+    config: AppConfig,
+    settings: Settings,
+    registry: PluginRegistry,
+    name: str,
+    clock: Clock,
+    sandbox_base_url: str | None,
+) -> WiredCrm:
+    plugin = registry.crms.get(name)
+    section = config.crm.section(name)
+    if plugin is None or section is None:
+        raise StartupError(f"crm.{name}: no such CRM plugin is registered")
+    sandbox: Sandbox | None = None
+    if section.sandbox:
+        if plugin.start_sandbox is None:
+            raise StartupError(f"crm.{name}: this CRM has no sandbox; set sandbox: false")
+        preset = {
+            spec.name: v.get_secret_value() for spec in plugin.secrets if (v := settings.secret(spec.name))
+        }
+        sandbox = plugin.start_sandbox(
+            section, _sandbox_context(config, sandbox_base_url, settings.sandbox_state_dir(), preset)
+        )
+        section = section.model_copy(update=dict(sandbox.section_overrides))
+        secrets = dict(sandbox.secrets)
+    else:
+        secrets = {spec.name: require_secret(settings, spec.name) for spec in plugin.secrets}
+    context = CrmContext(
+        section=section,
+        secrets=secrets,
+        public_url=config.public_url,
+        internal_domains=tuple(config.company.internal_domains),
+        clock=clock,
+    )
+    try:
+        parts = plugin.build(context)
+    except BaseException:
+        if sandbox is not None:
+            sandbox.emulator.stop()
+        raise
+    return WiredCrm(plugin, section, parts, sandbox)
 
 
 def _wire_provider(

@@ -1,4 +1,4 @@
-"""`salesmeet`: serve, worker, config check, db upgrade, api-key new, inbox replay, report."""
+"""`salesmeet`: serve, worker, config check, db upgrade, api-key new, inbox replay, outbox, report."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from service.config.schema import AppConfig, hash_api_key
 from service.config.secrets import MissingSecretError, Settings, missing_secrets, redact_url
 from service.errors import InvalidInput
 from service.logging import configure_logging
-from service.storage import inbox_repo
+from service.storage import crm_repo, inbox_repo
 from service.storage.database import Database, create_database_engine, upgrade_database
 from service.usecases.comparison_report import METRIC_NAMES, ComparisonReport
 
@@ -37,6 +37,8 @@ app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(key_app, name="api-key")
 app.add_typer(inbox_app, name="inbox")
+outbox_app = typer.Typer(no_args_is_help=True, help="CRM deliveries and the write-back outbox.")
+app.add_typer(outbox_app, name="outbox")
 
 ConfigOption = Annotated[
     Path | None,
@@ -158,6 +160,57 @@ def inbox_status() -> None:
     db.dispose()
     for status in (inbox_repo.UNRESOLVED, inbox_repo.PENDING, inbox_repo.DONE, inbox_repo.PARKED):
         typer.echo(f"{status}: {counts.get(status, 0)}")
+
+
+_CRM_NAMES = ", ".join(DEFAULT_PLUGINS.crms.names())
+
+
+@outbox_app.command("status")
+def outbox_status() -> None:
+    """Per CRM: inbound deliveries and write-back items by state, the oldest pending, the last error."""
+    db = Database(create_database_engine(Settings().database_url))
+    with db.read() as conn:
+        deliveries = crm_repo.delivery_counts(conn)
+        names = sorted({crm for crm, _ in deliveries} | set(crm_repo.outbox_crms(conn)))
+        summaries = [crm_repo.outbox_summary(conn, name) for name in names]
+    db.dispose()
+    if not summaries:
+        typer.echo("no CRM deliveries or write-backs yet")
+    for summary in summaries:
+        inbound = ", ".join(f"{s} {deliveries.get((summary.crm, s), 0)}" for s in crm_repo.STATES)
+        outbound = ", ".join(f"{s} {n}" for s, n in summary.counts.items())
+        typer.echo(f"{summary.crm}: deliveries: {inbound}; write-backs: {outbound}")
+        if summary.oldest_pending_at is not None:
+            typer.echo(f"  oldest pending write-back since {summary.oldest_pending_at.isoformat()}")
+        if summary.last_error:
+            typer.echo(f"  last error: {summary.last_error}")
+
+
+@outbox_app.command("replay")
+def outbox_replay(
+    crm: Annotated[str | None, typer.Option(help=f"Only this CRM ({_CRM_NAMES}).")] = None,
+    state: Annotated[str, typer.Option(help="parked (default), done, or all.")] = "parked",
+    inbound: Annotated[
+        bool, typer.Option("--inbound", help="Replay the CRM's inbound deliveries instead of write-backs.")
+    ] = False,
+) -> None:
+    """Queue write-backs (or inbound deliveries) again; both are idempotent, so nothing doubles."""
+    if crm is not None and crm not in DEFAULT_PLUGINS.crms.names():
+        typer.echo(f"--crm must be one of: {_CRM_NAMES}", err=True)
+        raise typer.Exit(2)
+    if state not in _REPLAYABLE:
+        typer.echo("--state must be parked, done or all", err=True)
+        raise typer.Exit(2)
+    db = Database(create_database_engine(Settings().database_url))
+    wanted = None if state == "all" else state
+    with db.write() as conn:
+        if inbound:
+            count = crm_repo.requeue_deliveries(conn, crm=crm, status=wanted, now=datetime.now(UTC))
+        else:
+            count = crm_repo.requeue_outbox(conn, crm=crm, state=wanted, now=datetime.now(UTC))
+    db.dispose()
+    what = "deliveries" if inbound else "write-backs"
+    typer.echo(f"{count} {what} queued again; a running worker applies them")
 
 
 @app.command()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -38,6 +38,7 @@ class Worker:
         decoders: Mapping[str, EventDecoder],
         policy: AttendancePolicy,
         *,
+        jobs: Sequence[Callable[[], int]] = (),
         resolvers: Mapping[str, NotificationResolver] | None = None,
         subscriptions: Mapping[ProviderName, SubscriptionManager] | None = None,
         batch_size: int = 100,
@@ -50,6 +51,8 @@ class Worker:
         self._providers = providers
         self._decoders = decoders
         self._resolvers = dict(resolvers or {})
+        # More work drained every round, each returning how much it handled (CRM deliveries, outbox).
+        self._jobs = tuple(jobs)
         self._subscriptions = dict(subscriptions or {})
         self._policy = policy
         self._batch_size = batch_size
@@ -84,6 +87,11 @@ class Worker:
                 break
         while refresh_dirty_meetings(self._db, self._policy, self._clock()) > 0:
             pass
+        for job in self._jobs:
+            while (n := job()) > 0:
+                handled += n
+                if n < self._batch_size:
+                    break
         return handled
 
     def run_periodic(self, *, force: bool = False) -> None:

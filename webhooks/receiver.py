@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterable
+from typing import Protocol
 
 import structlog
 from fastapi import APIRouter
@@ -28,7 +29,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from integrations.plugin import Accept, Answer, Reject, WebhookEndpoint, WebhookRequest
 from service.storage.inbox_repo import Delivery
-from webhooks.inbox import InboxWriter
 
 log = structlog.get_logger("salesmeet.webhooks")
 
@@ -40,6 +40,13 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_BYTES_IN_FLIGHT = 64 * 1024 * 1024
 
 _EMPTY_OK = {"type": "http.response.body", "body": b""}
+
+
+class DeliveryStore(Protocol):
+    """Where accepted deliveries go: the webhook inbox, or a CRM's deliveries (`webhooks/crm.py`).
+    `store` returns once the delivery is committed: True when new, False for a duplicate."""
+
+    async def store(self, delivery: Delivery) -> bool: ...
 
 
 class BodyBudget:
@@ -63,7 +70,7 @@ class WebhookReceiver:
         self,
         provider: str,
         endpoint: WebhookEndpoint,
-        inbox: InboxWriter,
+        inbox: DeliveryStore,
         *,
         budget: BodyBudget | None = None,
         body_timeout: float = BODY_TIMEOUT_SECONDS,
@@ -204,7 +211,10 @@ async def _send_error(
 
 
 def webhook_receivers(
-    endpoints: Iterable[tuple[str, WebhookEndpoint]], inbox: InboxWriter, *, budget: BodyBudget | None = None
+    endpoints: Iterable[tuple[str, WebhookEndpoint]],
+    inbox: DeliveryStore,
+    *,
+    budget: BodyBudget | None = None,
 ) -> list[WebhookReceiver]:
     """One receiver per (provider, endpoint); every endpoint shares one body budget."""
     shared = budget or BodyBudget()

@@ -1,4 +1,5 @@
-"""/v1/admin/providers: credential health per provider, before a meeting fails."""
+"""/v1/admin/providers: credential health per provider, before a meeting fails; /v1/admin/crm: CRM
+deliveries and the write-back outbox."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 from service.api.deps import AdminCaller, ServicesDep
 from service.api.error_docs import error_responses
 from service.domain.meeting import ProviderName
-from service.storage import provider_status_repo, subscriptions_repo
+from service.storage import crm_repo, provider_status_repo, subscriptions_repo
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=error_responses(401, 403, 503))
 
@@ -71,6 +72,62 @@ async def provider_health(caller: AdminCaller, svc: ServicesDep) -> list[Provide
                     last_error_at=row.get("last_error_at"),
                 )
             )
+        return result
+
+    return await run_in_threadpool(collect)
+
+
+class CrmDeliveriesOut(BaseModel):
+    pending: int
+    done: int
+    parked: int
+
+
+class CrmOutboxOut(BaseModel):
+    pending: int
+    done: int
+    parked: int
+    oldest_pending_at: datetime | None
+    last_written_at: datetime | None
+    last_error: str | None
+
+
+class CrmStatusOut(BaseModel):
+    crm: str
+    sandbox: bool
+    write_back: bool
+    deliveries: CrmDeliveriesOut
+    outbox: CrmOutboxOut
+
+
+@router.get("/crm", response_model=list[CrmStatusOut])
+async def crm_status(caller: AdminCaller, svc: ServicesDep) -> list[CrmStatusOut]:
+    """Per enabled CRM: inbound deliveries by status and the write-back outbox's state."""
+
+    def collect() -> list[CrmStatusOut]:
+        result = []
+        with svc.db.read() as conn:
+            deliveries = crm_repo.delivery_counts(conn)
+            for name, section in svc.config.crm.sections():
+                if not section.enabled:
+                    continue
+                outbox = crm_repo.outbox_summary(conn, name)
+                result.append(
+                    CrmStatusOut(
+                        crm=name,
+                        sandbox=section.sandbox,
+                        write_back=section.write_back,
+                        deliveries=CrmDeliveriesOut(
+                            **{s: deliveries.get((name, s), 0) for s in crm_repo.STATES}
+                        ),
+                        outbox=CrmOutboxOut(
+                            **outbox.counts,
+                            oldest_pending_at=outbox.oldest_pending_at,
+                            last_written_at=outbox.last_written_at,
+                            last_error=outbox.last_error,
+                        ),
+                    )
+                )
         return result
 
     return await run_in_threadpool(collect)

@@ -10,12 +10,14 @@ from typing import Protocol
 import anyio.to_thread
 from fastapi import FastAPI
 
+from integrations.crm.plugin import CrmActionEndpoint, MeetingActions
 from integrations.plugin import WebhookEndpoint
 from service.api import admin, dashboard, health, meetings, reports
 from service.api.auth import ApiKeyMiddleware, ApiKeyring
 from service.api.body_limit import BodySizeLimit
 from service.api.errors import install_error_handlers
 from service.usecases.services import Services
+from webhooks.crm import CrmDeliveryStore, crm_action_router
 from webhooks.inbox import InboxWriter
 from webhooks.receiver import BodyBudget, WebhookFrontDoor, webhook_receivers, webhook_router
 
@@ -43,6 +45,17 @@ class AppRuntime(Protocol):
     def worker(self) -> BackgroundWorker: ...
 
     def webhook_endpoints(self) -> Sequence[tuple[str, WebhookEndpoint]]: ...
+
+    # CRM connectors (integrations/crm): inbound endpoints, their store, and synchronous actions.
+    def crm_webhook_endpoints(self) -> Sequence[tuple[str, WebhookEndpoint]]: ...
+
+    def crm_action_endpoints(self) -> Sequence[tuple[str, CrmActionEndpoint]]: ...
+
+    @property
+    def crm_store(self) -> CrmDeliveryStore | None: ...
+
+    @property
+    def meeting_actions(self) -> MeetingActions | None: ...
 
 
 def create_app(runtime: AppRuntime, *, run_worker: bool = False) -> FastAPI:
@@ -77,7 +90,12 @@ def create_app(runtime: AppRuntime, *, run_worker: bool = False) -> FastAPI:
     receivers = webhook_receivers(
         runtime.webhook_endpoints(), runtime.inbox, budget=app.state.webhook_body_budget
     )
+    crm_endpoints = runtime.crm_webhook_endpoints()
+    if crm_endpoints and runtime.crm_store is not None:
+        receivers += webhook_receivers(crm_endpoints, runtime.crm_store, budget=app.state.webhook_body_budget)
     app.include_router(webhook_router(receivers))
+    if runtime.meeting_actions is not None:
+        app.include_router(crm_action_router(runtime.crm_action_endpoints(), runtime.meeting_actions))
     app.include_router(meetings.router)
     app.include_router(reports.router)
     app.include_router(dashboard.router)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, cast
 from pydantic import BeforeValidator, Field, ValidationInfo, create_model
 from pydantic_core import PydanticCustomError
 
+from integrations.crm.plugin import CrmSection
 from integrations.registry import DEFAULT_PLUGINS, PluginRegistry
 from service.config.fields import (
     ApiKeyHash,
@@ -71,6 +72,20 @@ class ProvidersConfig(Section):
     def section(self, name: ProviderName) -> ProviderSection | None:
         found = getattr(self, name.value, None)
         return found if isinstance(found, ProviderSection) else None
+
+
+class CrmsConfig(Section):
+    """`crm:`, one optional section per registered CRM plugin (see `config_model`)."""
+
+    def sections(self) -> Iterator[tuple[str, CrmSection]]:
+        for key in type(self).model_fields:
+            section = getattr(self, key)
+            if isinstance(section, CrmSection):
+                yield key, section
+
+    def section(self, name: str) -> CrmSection | None:
+        found = getattr(self, name, None)
+        return found if isinstance(found, CrmSection) else None
 
 
 class HourlyCostConfig(Section):
@@ -153,6 +168,7 @@ class AppConfig(Section):
     public_url: PublicUrl
     company: CompanyConfig
     providers: ProvidersConfig = Field(default_factory=ProvidersConfig)
+    crm: CrmsConfig = Field(default_factory=CrmsConfig)
     routing: RoutingConfig
     api_keys: tuple[ApiKeyConfig, ...] = ()
     worker: WorkerConfig = Field(default_factory=WorkerConfig)
@@ -170,6 +186,9 @@ class AppConfig(Section):
     def enabled_providers(self) -> list[ProviderName]:
         return [name for name, section in self.providers.sections() if section.enabled]
 
+    def enabled_crms(self) -> list[str]:
+        return [name for name, section in self.crm.sections() if section.enabled]
+
     def routing_table(self) -> RoutingTable:
         return self.routing.to_table()
 
@@ -183,7 +202,12 @@ def config_model(registry: PluginRegistry = DEFAULT_PLUGINS) -> type[AppConfig]:
     """The schema for a set of plugins: `providers.<name>` is each plugin's own section model."""
     fields: dict[str, Any] = {plugin.name.value: (plugin.config_model | None, None) for plugin in registry}
     providers = create_model("ProvidersConfig", __base__=ProvidersConfig, **fields)
+    crm_fields: dict[str, Any] = {crm.name: (crm.config_model | None, None) for crm in registry.crms}
+    crms = create_model("CrmsConfig", __base__=CrmsConfig, **crm_fields)
     model = create_model(
-        "AppConfig", __base__=AppConfig, providers=(providers, Field(default_factory=providers))
+        "AppConfig",
+        __base__=AppConfig,
+        providers=(providers, Field(default_factory=providers)),
+        crm=(crms, Field(default_factory=crms)),
     )
     return cast(type[AppConfig], model)

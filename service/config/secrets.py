@@ -180,4 +180,16 @@ def missing_secrets(
                         f"not set, and providers.{provider.value} is enabled without sandbox: true",
                     )
                 )
+    for crm in config.enabled_crms():
+        crm_section = config.crm.section(crm)
+        crm_plugin = registry.crms.get(crm)
+        if crm_section is None or crm_section.sandbox or crm_plugin is None:
+            continue
+        for spec in crm_plugin.secrets:
+            if settings.secret(spec.name) is None:
+                issues.append(
+                    ConfigIssue(
+                        f"env.{spec.env_var}", f"not set, and crm.{crm} is enabled without sandbox: true"
+                    )
+                )
     return issues

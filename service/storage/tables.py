@@ -227,3 +227,58 @@ subscriptions = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     UniqueConstraint("provider", "resource", name="uq_subscriptions_resource"),
 )
+
+# -- CRM connectors (integrations/crm): inbound deliveries, per-record state, and the write-back outbox
+
+crm_deliveries = Table(
+    "crm_deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("crm", String(16), nullable=False),
+    Column("delivery_key", String(128), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("headers", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | done | parked
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text),
+    Column("processed_at", UtcDateTime()),
+    UniqueConstraint("crm", "delivery_key", name="uq_crm_deliveries_key"),
+    Index("ix_crm_deliveries_due", "status", "next_attempt_at"),
+)
+
+# One row per CRM record that became a meeting: the newest version applied (older deliveries are
+# not applied after it) and what the write-back needs (associated ids).
+crm_records = Table(
+    "crm_records",
+    metadata,
+    Column("crm", String(16), primary_key=True),
+    Column("object_id", String(200), primary_key=True),
+    Column("meeting_id", String(36)),
+    Column("applied_version", BigInteger),
+    Column("context", JSON, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+crm_outbox = Table(
+    "crm_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("crm", String(16), nullable=False),
+    Column("meeting_id", String(36), ForeignKey("meetings.id", ondelete="CASCADE"), nullable=False),
+    # The CRM's id of the object written (HubSpot's meeting engagement): a retry updates it.
+    Column("remote_id", String(200)),
+    Column("state", String(16), nullable=False),  # pending | done | parked
+    Column("outcome", String(32)),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text),
+    # The meeting's updated_at this write covers: a later change to the meeting enqueues it again.
+    Column("meeting_version", UtcDateTime(), nullable=False),
+    Column("written_at", UtcDateTime()),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("crm", "meeting_id", name="uq_crm_outbox_meeting"),
+    Index("ix_crm_outbox_due", "state", "next_attempt_at"),
+)

@@ -1,0 +1,1 @@
+"""CRM connectors: the seam (`plugin`, `base`, `mapping`, `registry`) and one package per CRM."""
