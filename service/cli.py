@@ -94,7 +94,8 @@ def config_check(
     target = path or settings.config
     config = _checked_config(settings, target)
     enabled = ", ".join(p.value for p in config.enabled_providers()) or "none"
-    typer.echo(f"{target}: OK (providers: {enabled}; {len(config.api_keys)} API key(s))")
+    crms = f"; crm: {', '.join(config.enabled_crms())}" if config.enabled_crms() else ""
+    typer.echo(f"{target}: OK (providers: {enabled}{crms}; {len(config.api_keys)} API key(s))")
 
 
 @db_app.command("upgrade")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from integrations.crm.hubspot.plugin import PLUGIN as HUBSPOT
 from integrations.crm.plugin import CrmPlugin
 from integrations.plugin import SecretSpec
 
@@ -45,4 +46,4 @@ class CrmRegistry:
         return CrmRegistry((*self, plugin))
 
 
-DEFAULT_CRMS = CrmRegistry(())
+DEFAULT_CRMS = CrmRegistry((HUBSPOT,))
