@@ -18,7 +18,7 @@ from typing import Protocol
 import httpx
 import jwt
 
-from integrations.salesforce.errors import SalesforceAuthError, SalesforceUnavailable, token_error
+from integrations.crm.salesforce.errors import SalesforceAuthError, SalesforceUnavailable, token_error
 
 JWT_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 # Salesforce refuses an assertion whose exp is more than 3 minutes ahead.

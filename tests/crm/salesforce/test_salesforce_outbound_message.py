@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from integrations.salesforce.outbound_message import (
+from integrations.crm.salesforce.outbound_message import (
     MAX_NOTIFICATIONS,
     OutboundMessageError,
     ack_envelope,
@@ -13,7 +13,7 @@ from integrations.salesforce.outbound_message import (
 )
 from integrations.sandbox.salesforce import OutboundMessageSender
 from integrations.sandbox.salesforce.outbound import acked
-from tests.integrations.salesforce.conftest import RunningSalesforce
+from tests.crm.salesforce.conftest import RunningSalesforce
 
 
 def _sender(salesforce: RunningSalesforce, **options: object) -> OutboundMessageSender:

@@ -6,7 +6,7 @@ import itertools
 from datetime import timedelta
 
 from integrations.sandbox.salesforce import ManualClock, NotificationState, OutboundMessageSender, RetryPolicy
-from tests.integrations.salesforce.conftest import RunningSalesforce, SoapEndpoint
+from tests.crm.salesforce.conftest import RunningSalesforce, SoapEndpoint
 
 
 def test_notifications_go_out_in_batches_of_a_hundred_and_are_acked(

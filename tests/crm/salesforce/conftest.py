@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from integrations.salesforce.auth import ClientCredentials
-from integrations.salesforce.client import SalesforceClient
-from integrations.salesforce.outbound_message import (
+from integrations.crm.salesforce.auth import ClientCredentials
+from integrations.crm.salesforce.client import SalesforceClient
+from integrations.crm.salesforce.outbound_message import (
     OutboundMessage,
     OutboundMessageError,
     ack_envelope,

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from integrations.salesforce.auth import ClientCredentials, JwtBearer
-from integrations.salesforce.errors import (
+from integrations.crm.salesforce.auth import ClientCredentials, JwtBearer
+from integrations.crm.salesforce.errors import (
     DEFAULT_LIMIT_WAIT_SECONDS,
     ApiUsage,
     SalesforceAuthError,
@@ -25,7 +25,7 @@ from integrations.sandbox.salesforce import (
     new_signing_key,
     too_many_requests,
 )
-from tests.integrations.salesforce.conftest import RunningSalesforce
+from tests.crm.salesforce.conftest import RunningSalesforce
 
 OUTCOME = {"Salesmeet_Outcome__c": "COMPLETED", "Salesmeet_Minutes__c": 27.5}
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from integrations.salesforce.auth import AccessToken, Grant, fetch_token
-from integrations.salesforce.errors import (
+from integrations.crm.salesforce.auth import AccessToken, Grant, fetch_token
+from integrations.crm.salesforce.errors import (
     ApiUsage,
     SalesforceNotFound,
     SalesforceRejected,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from integrations.salesforce.external_service import (
+from integrations.crm.salesforce.external_service import (
     OPERATIONS,
     UnsupportedSchema,
     external_service_document,
@@ -52,7 +52,7 @@ def test_the_shipped_file_is_what_the_app_schema_generates(app_schema: dict[str,
     generated = render(external_service_document(app_schema))
     assert yaml.safe_load(SHIPPED.read_text()) == yaml.safe_load(generated), (
         "config/salesforce/external_service.yaml is stale; regenerate it with\n"
-        "curl -s http://127.0.0.1:8080/openapi.json | python -m integrations.salesforce.external_service"
+        "curl -s http://127.0.0.1:8080/openapi.json | python -m integrations.crm.salesforce.external_service"
         " > config/salesforce/external_service.yaml"
     )
 

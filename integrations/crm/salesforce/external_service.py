@@ -7,7 +7,7 @@ from the Named Credential). Nothing is hand-written: the file shipped in
 `config/salesforce/external_service.yaml` is this function's output, and a test regenerates it
 from the running app's schema, so the two cannot drift apart:
 
-    curl -s http://127.0.0.1:8080/openapi.json | python -m integrations.salesforce.external_service \\
+    curl -s http://127.0.0.1:8080/openapi.json | python -m integrations.crm.salesforce.external_service \\
         > config/salesforce/external_service.yaml
 """
 
@@ -153,7 +153,7 @@ def external_service_document(openapi: dict[str, Any]) -> dict[str, Any]:
 
 def render(document: dict[str, Any]) -> str:
     header = (
-        "# Generated from salesmeet's OpenAPI schema by integrations/salesforce/external_service.py;\n"
+        "# Generated from salesmeet's OpenAPI schema by integrations/crm/salesforce/external_service.py;\n"
         "# do not edit (a test regenerates it). Import it in Salesforce as an External Service.\n"
     )
     return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
