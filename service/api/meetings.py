@@ -86,7 +86,13 @@ def _minutes(start: datetime, end: datetime) -> int:
         ) from exc
 
 
-@router.post("", status_code=201, response_model=MeetingOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=MeetingOut,
+    # Documented so generated clients (Salesforce External Services) read the retry's answer too.
+    responses={200: {"model": MeetingOut, "description": "The meeting already known by its `external_ref`."}},
+)
 async def create_meeting(
     body: MeetingCreate, caller: CrmCaller, svc: ServicesDep, response: Response
 ) -> MeetingOut:
