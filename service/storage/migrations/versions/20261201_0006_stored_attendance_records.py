@@ -16,7 +16,7 @@ from alembic import op
 import service.storage.types
 
 revision = '20261201_0006'
-down_revision = '20261201_0004'
+down_revision = '20261201_0005'
 branch_labels = None
 depends_on = None
 
