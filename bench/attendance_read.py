@@ -5,7 +5,8 @@ holds back webhook acknowledgements.
                                     [--database-url URL] [--live]
 
 Plays one Zoom meeting of N participants (each joins once and leaves once) with the emulator's
-meeting player (`--live`: no end yet, half of them still in), stores the real webhook bodies in the inbox and lets the worker turn them into a
+meeting player (`--live`: no end yet, half of them still in), stores the real webhook bodies in
+the inbox and lets the worker turn them into a
 discovered meeting, then serves the real app (`create_app(build_runtime(...))`, no in-process
 worker) on a loopback port and times:
 
@@ -275,7 +276,8 @@ def run(url: str, bodies: list[bytes], requests: int, readers: int) -> None:
         )
         print(
             f"  in process, stored record (now): read {steps['stored'] * 1000:.0f} ms, "
-            f"JSON {steps['stored_json'] * 1000:.0f} ms, total {after * 1000:.0f} ms ({before / after:.0f}x faster)"
+            f"JSON {steps['stored_json'] * 1000:.0f} ms, total {after * 1000:.0f} ms "
+            f"({before / after:.0f}x faster)"
         )
         if readers:
             latencies, refused, failed_reads = acks_while_reading(base, path, readers, deliveries=40)

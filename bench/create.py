@@ -286,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{options.meetings / wall:.0f} creates/s"
     )
     print(
-        f"  429s answered by Zoom: {refused.get(429, 0)}; other refusals: {dict(refused - Counter({429: refused[429]}))}"
+        f"  429s answered by Zoom: {refused.get(429, 0)}; "
+        f"other refusals: {dict(refused - Counter({429: refused[429]}))}"
     )
     rss_verdict = "met" if peak_kib < 200 * 1024 else "NOT met"
     print(

@@ -60,11 +60,12 @@ async def open_intake(db: Database) -> IntakeStore:
     """The fastest store for `db`'s database; call `close()` when done."""
     url = db.engine.url
     if url.get_backend_name() == "postgresql":
-        from service.storage.intake_postgres import PostgresIntake
+        # Each driver's store is imported only where its database is in use.
+        from service.storage.intake_postgres import PostgresIntake  # noqa: PLC0415
 
         return PostgresIntake(url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        from service.storage.intake_sqlite import SqliteIntake
+        from service.storage.intake_sqlite import SqliteIntake  # noqa: PLC0415
 
         return SqliteIntake.open(make_url(url).database or "")
     return EngineIntake(db)

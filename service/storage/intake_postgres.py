@@ -46,15 +46,16 @@ def conninfo_of(url: URL) -> str:
     params: dict[str, str] = {}
     for name, value in url.query.items():
         params[name] = value if isinstance(value, str) else value[-1]
-    for name, value in (
+    connection: tuple[tuple[str, str | int | None], ...] = (
         ("host", url.host),
         ("port", url.port),
         ("dbname", url.database),
         ("user", url.username),
         ("password", url.password),
-    ):
-        if value is not None:
-            params[name] = str(value)
+    )
+    for key, part in connection:
+        if part is not None:
+            params[key] = str(part)
     return psycopg.conninfo.make_conninfo("", **params)
 
 

@@ -16,6 +16,7 @@ as `YYYY-MM-DD HH:MM:SS.ffffff` text, headers as `json.dumps`, booleans as 0/1.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import queue
 import sqlite3
@@ -90,7 +91,10 @@ class SqliteIntake:
         by_provider: dict[str, list[str]] = {}
         for d in rows:
             by_provider.setdefault(d.provider, []).append(d.delivery_key)
-        return await self._run(lambda conn: _write(conn, rows, params, by_provider, stamp, touch))
+        written: set[tuple[str, str]] = await self._run(
+            lambda conn: _write(conn, rows, params, by_provider, stamp, touch)
+        )
+        return written
 
     async def close(self) -> None:
         if self._thread.is_alive():
@@ -111,10 +115,8 @@ class SqliteIntake:
                 result, error = job(self._conn), None
             except BaseException as exc:  # handed to the awaiting caller, whatever it is
                 result, error = None, exc
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
                 loop.call_soon_threadsafe(_settle, done, result, error)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
 
 
 def _settle(done: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -141,9 +143,10 @@ def _write(
         stored: set[DeliveryKey] = set()
         for provider, keys in by_provider.items():
             marks = ", ".join("?" * len(keys))
+            # Only "?" placeholders are formatted in; the values are bound.
+            stored_keys = f"SELECT delivery_key FROM webhook_deliveries WHERE provider = ? AND delivery_key IN ({marks})"  # noqa: S608, E501
             found = conn.execute(
-                "SELECT delivery_key FROM webhook_deliveries "
-                f"WHERE provider = ? AND delivery_key IN ({marks})",
+                stored_keys,
                 (provider, *keys),
             ).fetchall()
             stored.update((provider, key) for (key,) in found)
@@ -151,7 +154,7 @@ def _write(
             rows, params = _without(rows, params, stored)
         if rows:
             conn.execute(
-                f"INSERT INTO webhook_deliveries ({_COLUMNS}) VALUES {', '.join([_ROW] * len(rows))}",
+                f"INSERT INTO webhook_deliveries ({_COLUMNS}) VALUES {', '.join([_ROW] * len(rows))}",  # noqa: S608
                 params,
             )
         for provider in sorted(set(touch)):

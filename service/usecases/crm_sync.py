@@ -94,7 +94,7 @@ class CrmRecordApplier:
         if applied is not None and record.version is not None and record.version < applied:
             log.info("crm.record_stale", crm=crm, object_id=record.object_id)
             return "stale"
-        meeting_id = claimed[0] if claimed else None
+        meeting_id = claimed.meeting_id if claimed else None
         outcome = self._apply_to_meeting(crm, record, meeting_id)
         if outcome[1] is not None:
             meeting_id = outcome[1]
