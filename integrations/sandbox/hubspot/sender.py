@@ -68,9 +68,10 @@ class HubSpotSender:
         """One signed POST (the extension's calls, or one workflow attempt)."""
         body = json.dumps(payload).encode()
         url = f"{self.base_url.rstrip('/')}{path}"
+        signed_url = f"{(self.signed_base_url or self.base_url).rstrip('/')}{path}"
         headers = {
             "Content-Type": "application/json",
-            **self.headers(signing, "POST", url, body, at or self.clock()),
+            **self.headers(signing, "POST", signed_url, body, at or self.clock()),
         }
         return httpx.post(url, content=body, headers=headers, timeout=self.timeout_seconds)
 
