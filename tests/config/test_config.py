@@ -198,9 +198,19 @@ def test_example_file_shows_every_key() -> None:
     text = EXAMPLE.read_text(encoding="utf-8")
     in_file = _file_paths(yaml.safe_load(text))
     missing = _schema_paths(config_model()) - in_file
-    # The CA bundle must name an existing file, so the example shows it commented out.
-    assert missing == {"providers.teams.ca_bundle"}
+    # The CA bundle must name an existing file, and HubSpot's signed_base_url and mapping `end`
+    # are alternatives to a default, so the example shows them in comments; the mapping's
+    # `context` is a free map, shown by its entries.
+    assert missing == {
+        "providers.teams.ca_bundle",
+        "crm.hubspot.signed_base_url",
+        "crm.hubspot.mapping.end",
+        "crm.hubspot.mapping.context",
+    }
     assert "# ca_bundle:" in text
+    assert "# signed_base_url:" in text
+    assert "`end: meeting_end`" in text
+    assert "context: {deal_id:" in text
 
 
 def test_sandbox_file_loads_with_its_documented_keys() -> None:
@@ -291,7 +301,8 @@ def test_sandbox_file_loads_with_its_documented_keys() -> None:
             "frobnicate",
             "providers.teams.frobnicate",
             "unknown key 'frobnicate'; expected one of: enabled, sandbox, timeout_seconds, max_concurrency, "
-            "reconcile_delay_seconds, tenant_id, client_id, authority_url, graph_base_url, ca_bundle, "
+            "reconcile_delay_seconds, instance_window_before_minutes, instance_window_after_minutes, tenant_id, "
+            "client_id, authority_url, graph_base_url, ca_bundle, "
             "max_retries, retry_base_delay_seconds, max_retry_wait_seconds, subscription_lifetime_minutes, "
             "subscription_renew_before_minutes",
         ),

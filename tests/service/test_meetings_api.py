@@ -33,9 +33,15 @@ def test_create_returns_the_meeting_with_its_join_url(svc: RunningService) -> No
     assert meeting["join_url"].startswith("https://")
     assert meeting["start_url"] is None  # host-only link, never shown to a CRM key
     assert meeting["kind"] == "customer" and meeting["kind_derived"] is True
-    assert meeting["attendees"] == [
-        {"email": "bob@customer.example", "name": "Bob", "required": True, "classification": "external"}
-    ]
+    # Bob is external, so Zoom registers him and he gets his own link (issue 10).
+    (bob,) = meeting["attendees"]
+    assert bob["join_url"].startswith("https://") and bob["join_url"] != meeting["join_url"]
+    assert {k: v for k, v in bob.items() if k != "join_url"} == {
+        "email": "bob@customer.example",
+        "name": "Bob",
+        "required": True,
+        "classification": "external",
+    }
     assert meeting["start"] == "2026-12-01T10:00:00+01:00"
     zoom_meeting = svc.zoom.meetings[int(meeting["provider_meeting_id"])]
     assert zoom_meeting.start_time == datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
