@@ -301,8 +301,8 @@ def test_sandbox_file_loads_with_its_documented_keys() -> None:
             "frobnicate",
             "providers.teams.frobnicate",
             "unknown key 'frobnicate'; expected one of: enabled, sandbox, timeout_seconds, max_concurrency, "
-            "reconcile_delay_seconds, instance_window_before_minutes, instance_window_after_minutes, tenant_id, "
-            "client_id, authority_url, graph_base_url, ca_bundle, "
+            "reconcile_delay_seconds, instance_window_before_minutes, instance_window_after_minutes, "
+            "tenant_id, client_id, authority_url, graph_base_url, ca_bundle, "
             "max_retries, retry_base_delay_seconds, max_retry_wait_seconds, subscription_lifetime_minutes, "
             "subscription_renew_before_minutes",
         ),
