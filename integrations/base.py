@@ -10,6 +10,7 @@ pool. Every failure is a `ProviderError`:
     ├── ProviderRateLimited       429 / quota; `retry_after` seconds when the provider said (retryable)
     └── ProviderUnavailable       5xx, timeout, connection failure, unreadable answer (retryable)
         └── ProviderOutcomeUnknown    a create got no answer in time: it may have happened
+            └── ProviderCreateUnfinished  the meeting was made, a later step of the create failed
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = [
     "MeetingProvider",
     "MeetingRequest",
     "ProviderAuthError",
+    "ProviderCreateUnfinished",
     "ProviderError",
     "ProviderHealth",
     "ProviderMeeting",
@@ -96,6 +98,23 @@ class ProviderOutcomeUnknown(ProviderUnavailable):
     """
 
     code = "provider_timeout"
+
+
+class ProviderCreateUnfinished(ProviderOutcomeUnknown):
+    """The meeting was made but a later step of its create failed (Zoom: adding its registrants).
+
+    Like an unanswered create, the claim is kept so that a retry finds this meeting and finishes it;
+    cancelling it instead could itself fail and leave a meeting that the retry would make twice.
+    `code` and `retry_after` are the failed step's, so the caller is told what really went wrong.
+    """
+
+    def __init__(self, provider_meeting_id: str, cause: ProviderError) -> None:
+        super().__init__(
+            cause.provider, f"the meeting was made but not finished: {cause.message}", status=cause.status
+        )
+        self.provider_meeting_id = provider_meeting_id
+        self.code = cause.code
+        self.retry_after = cause.retry_after if isinstance(cause, ProviderRateLimited) else None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from integrations.base import (
     AttendanceReport,
     AttendeeRegistration,
     MeetingRequest,
+    ProviderCreateUnfinished,
     ProviderError,
     ProviderHealth,
     ProviderMeeting,
@@ -105,11 +106,25 @@ class ZoomProvider:
     def create_meeting(self, request: MeetingRequest) -> ProviderMeeting:
         """Zoom's create is not idempotent: a create that got no answer may have happened, so its
         meeting is looked for (host, topic, start, duration, created since it was sent) before
-        anything is created again. Not settling that raises `ProviderOutcomeUnknown`."""
+        anything is created again. Not settling that raises `ProviderOutcomeUnknown`; a meeting
+        made whose registrants could not all be added raises `ProviderCreateUnfinished`, and the
+        retry that finds it adds the rest."""
+        made: ProviderMeeting | None = None
         if request.maybe_created_since is not None:
-            earlier = self._find_created(request, request.maybe_created_since)
-            if earlier is not None:
-                return earlier
+            made = self._find_created(request, request.maybe_created_since)
+        fresh = made is None
+        if made is None:
+            made = self._create(request)
+        if not mapping.registers_attendees(request, self._settings):
+            return made
+        try:
+            already = [] if fresh else self._registrants(made.provider_meeting_id)
+            registered = self._sync_registrants(made.provider_meeting_id, request, already=already)
+        except ProviderError as exc:
+            raise ProviderCreateUnfinished(made.provider_meeting_id, exc) from exc
+        return replace(made, registrations=tuple(registered))
+
+    def _create(self, request: MeetingRequest) -> ProviderMeeting:
         fields = mapping.create_fields(request, self._settings)
         host = request.organizer.email
         sent_at = self._now()
@@ -119,18 +134,8 @@ class ZoomProvider:
             found = self._find_created(request, sent_at)
             if found is None:
                 raise
-            made = found
-        else:
-            made = self._provider_meeting(response)
-        if not mapping.registers_attendees(request, self._settings):
-            return made
-        try:
-            registered = self._sync_registrants(made.provider_meeting_id, request, already=[])
-        except ProviderError:
-            # Half a meeting is worse than none: the caller reports the failure, nothing is left.
-            self.cancel_meeting(made.provider_meeting_id)
-            raise
-        return replace(made, registrations=tuple(registered))
+            return found
+        return self._provider_meeting(response)
 
     def _find_created(self, request: MeetingRequest, since: datetime) -> ProviderMeeting | None:
         """The meeting an unanswered create made, if Zoom lists it; ProviderOutcomeUnknown when

@@ -26,6 +26,7 @@ import structlog
 
 from integrations.base import (
     MeetingRequest,
+    ProviderCreateUnfinished,
     ProviderError,
     ProviderMeeting,
     ProviderOutcomeUnknown,
@@ -242,6 +243,9 @@ class MeetingScheduler:
                     meetings_repo.delete_meeting_row(conn, meeting_id)
                 else:
                     meetings_repo.mark_outcome_unknown(conn, meeting_id, exc.provider, self._clock())
+            if data.external_ref is None and isinstance(exc, ProviderCreateUnfinished):
+                # Made but unfinished, and no retry will come to finish it: take it back.
+                self._cancel_quietly(exc.provider, exc.provider_meeting_id, {})
             log.warning("meeting.create_outcome_unknown", meeting_id=meeting_id, provider=exc.provider.value)
             raise _as_app_error(exc) from exc
         except ProviderError as exc:
@@ -490,8 +494,8 @@ def _registrations(made: ProviderMeeting) -> dict[str, tuple[str, str]]:
 
 
 def _as_app_error(exc: ProviderError) -> ProviderFailed:
-    retry_after = exc.retry_after if isinstance(exc, ProviderRateLimited) else None
+    retry_after = exc.retry_after if isinstance(exc, ProviderRateLimited | ProviderCreateUnfinished) else None
     failed = ProviderFailed(exc.code, exc.message, provider=exc.provider.value, retry_after=retry_after)
-    if isinstance(exc, ProviderOutcomeUnknown):
+    if isinstance(exc, ProviderOutcomeUnknown) and not isinstance(exc, ProviderCreateUnfinished):
         failed.status = 504  # a gateway timeout: retry with the same external_ref to settle it
     return failed

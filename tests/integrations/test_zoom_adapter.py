@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ import pytest
 from integrations.base import (
     MeetingRequest,
     ProviderAuthError,
+    ProviderCreateUnfinished,
     ProviderNotFound,
     ProviderRateLimited,
     ProviderRejected,
@@ -21,7 +23,7 @@ from integrations.base import (
 from integrations.sandbox.zoom import End, Join, Leave, MeetingPlayer, ScriptPerson, Start
 from integrations.zoom.adapter import ZoomProvider
 from integrations.zoom.config import ZoomConfig
-from service.domain.meeting import Person
+from service.domain.meeting import MeetingKind, Person
 from tests.integrations.conftest import HOST, RunningZoom
 
 START = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
@@ -277,3 +279,24 @@ def test_attendance_before_the_end_is_not_found(zoom: RunningZoom) -> None:
     MeetingPlayer(zoom.state).play(int(meeting_id), [Start(START)])
     with pytest.raises(ProviderNotFound):
         provider.fetch_attendance(meeting_id)
+
+
+def test_a_meeting_whose_registrants_failed_is_finished_by_the_retry_not_made_twice(
+    zoom: RunningZoom,
+) -> None:
+    customer = _request(kind=MeetingKind.CUSTOMER, external_emails=frozenset({"carol@customer.example"}))
+    sent_at = datetime.now(UTC)
+    zoom.state.faults.fail_next_on("/registrants", 10, status=503)
+    with pytest.raises(ProviderCreateUnfinished) as caught:
+        _provider(zoom, max_retries=1).create_meeting(customer)
+    unfinished = caught.value
+    assert unfinished.code == "provider_unavailable"  # the failed step's code, not a timeout
+    made = zoom.state.meeting(int(unfinished.provider_meeting_id))
+    assert made is not None and made.registrants == {}
+
+    zoom.state.faults.clear()
+    retried = _provider(zoom).create_meeting(replace(customer, maybe_created_since=sent_at))
+    assert retried.provider_meeting_id == unfinished.provider_meeting_id
+    assert len(zoom.state.meetings) == 1
+    assert [r.email for r in retried.registrations] == ["carol@customer.example"]
+    assert set(made.registrants) == {"carol@customer.example"}

@@ -172,7 +172,7 @@ async def _refusal(request: Request, state: ZoomEmulatorState) -> JSONResponse |
             "You have reached the maximum per-second rate limit for this API. Try again later.",
             {"X-RateLimit-Type": "QPS", "X-RateLimit-Category": "Medium"},
         )
-    fault = state.faults.next_fault()
+    fault = state.faults.next_fault(request.url.path)
     if fault is None:
         return None
     if fault.status == 429:

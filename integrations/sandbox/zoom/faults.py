@@ -21,6 +21,8 @@ class InjectedFault:
     status: int
     # Value of the Retry-After header to send, or None to send none (one real 429 had none).
     retry_after: str | None = None
+    # Only a call whose path ends with this is hit (None: any call), e.g. "/registrants".
+    path_suffix: str | None = None
 
 
 class ApiFaults:
@@ -46,6 +48,11 @@ class ApiFaults:
         with self._lock:
             self._queued.extend(InjectedFault(status) for _ in range(count))
 
+    def fail_next_on(self, path_suffix: str, count: int, status: int = 503) -> None:
+        """Fail the next `count` calls whose path ends with `path_suffix`; other calls pass."""
+        with self._lock:
+            self._queued.extend(InjectedFault(status, path_suffix=path_suffix) for _ in range(count))
+
     def clear(self) -> None:
         with self._lock:
             self._queued.clear()
@@ -67,11 +74,12 @@ class ApiFaults:
                 return self.late_answer_seconds
             return 0.0
 
-    def next_fault(self) -> InjectedFault | None:
+    def next_fault(self, path: str = "") -> InjectedFault | None:
         """The fault for the call being served now, if any (consumes a counted fault)."""
         with self._lock:
-            if self._queued:
-                return self._queued.pop(0)
+            for index, queued in enumerate(self._queued):
+                if queued.path_suffix is None or path.endswith(queued.path_suffix):
+                    return self._queued.pop(index)
             if self.rate_limit_rate and self._random.random() < self.rate_limit_rate:
                 return InjectedFault(429, self.rate_limit_retry_after)
             if self.server_error_rate and self._random.random() < self.server_error_rate:
