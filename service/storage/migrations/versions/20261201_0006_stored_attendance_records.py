@@ -4,7 +4,7 @@ Nothing is backfilled: a meeting without a stored record (or whose record is out
 computed at read time as before, and gets one the next time the worker refreshes it.
 
 Revision ID: 20261201_0006
-Revises: 20261201_0004
+Revises: 20261201_0005
 Create Date: 2026-12-01 12:00:00
 """
 

@@ -1,7 +1,7 @@
 """CRM connectors: inbound deliveries, per-record state, and the write-back outbox
 
 Revision ID: 20261201_0007
-Revises: 20261201_0004
+Revises: 20261201_0006
 Create Date: 2026-12-01 11:50:00
 """
 
