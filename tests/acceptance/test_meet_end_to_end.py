@@ -296,3 +296,41 @@ def test_a_meeting_in_a_space_salesmeet_did_not_create_is_discovered_and_reconci
     seconds = {p["email"] or p["name"]: p["attended_seconds"] for p in record["participants"]}
     assert seconds == {"host@acme.example": 10 * 60, "Bob Buyer": 8 * 60}
     assert summary.dropped and summary.sent, "some pushes lost, some delivered"
+
+
+def test_people_meet_names_only_are_matched_to_their_invitations_by_name(svc: RunningService) -> None:
+    """Meet shows a signed-in user outside the Directory and an anonymous guest by display name only:
+    invited under those names, they are the invitees (identified_by name); who was not invited stays
+    unidentified."""
+    svc.runtime.worker.run_periodic(force=True)
+    created = svc.client.post(
+        "/v1/meetings",
+        json=meeting_body(
+            provider="meet",
+            start=SCHEDULED.isoformat(),
+            duration_minutes=30,
+            attendees=[
+                {"email": "bob@customer.example", "name": "bob BUYER"},
+                {"email": "carla@acme.example"},
+                {"email": "gus@guests.example", "name": "Güs Guest"},
+            ],
+        ),
+        headers=auth(),
+    )
+    assert created.status_code == 201, created.text
+    summary, names = play(svc, created.json(), PushFaults(seed=3))
+    svc.runtime.worker.drain()
+    svc.runtime.worker.run_periodic(force=True)
+    svc.runtime.worker.drain()
+    record = svc.client.get(f"/v1/meetings/{created.json()['id']}/attendance", headers=auth()).json()
+
+    start, end = at(2), at(34.5)
+    truth_by_name = {
+        names[key]: truth for key, truth in summary.ground_truth.items() if key.startswith("id:")
+    }
+    for email, name in (("bob@customer.example", "Bob Buyer"), ("gus@guests.example", "Gus Guest")):
+        (invitee,) = [p for p in record["participants"] if p["email"] == email]
+        assert invitee["identified_by"] == "name" and invitee["classification"] == "external", invitee
+        assert invitee["attended_seconds"] == union_seconds(truth_by_name[name], start, end), email
+    unmatched = sorted(p["name"] for p in record["participants"] if p["email"] is None)
+    assert unmatched == ["+49 30 ****123", "Lars Late"]

@@ -314,3 +314,40 @@ def test_a_reauthorization_lifecycle_event_is_answered_through_the_service(svc: 
     svc.runtime.worker.drain()
     (subscription,) = state.live_subscriptions()
     assert subscription.reauthorized_count == 1
+
+
+def test_a_guest_and_another_tenants_user_are_matched_to_their_invitations_by_name(
+    svc: RunningService,
+) -> None:
+    """Teams shows an anonymous guest and a user of another tenant by display name only: invited
+    under those names, they are the invitees (identified_by name), each one person across rejoins."""
+    subscribe(svc)
+    body = meeting_body(
+        start=SCHEDULED.isoformat(),
+        duration_minutes=30,
+        attendees=[
+            {"email": "bob@customer.example"},
+            {"email": "carla@acme.example"},
+            {"email": "gina@guests.example", "name": "GINA  guest"},
+            {"email": "erik@partner.example", "name": "Erik Externál"},
+        ],
+    )
+    response = svc.client.post("/v1/meetings", json=body, headers=auth())
+    assert response.status_code == 201, response.text
+    summary = play(svc, response.json(), NotificationFaults(seed=2), updates=1)
+    svc.runtime.worker.drain()
+    svc.runtime.worker.run_periodic(force=True)
+    svc.runtime.worker.drain()
+    record = svc.client.get(f"/v1/meetings/{response.json()['id']}/attendance", headers=auth()).json()
+
+    start, end = at(2), at(34.5)
+    for email, truth_key in (
+        ("gina@guests.example", "name:Gina Guest"),
+        ("erik@partner.example", f"oid:{ERIK.object_id}"),
+    ):
+        (invitee,) = [p for p in record["participants"] if p["email"] == email]
+        assert invitee["identified_by"] == "name" and invitee["invited"] is True, invitee
+        assert invitee["classification"] == "external"
+        assert invitee["attended_seconds"] == union_seconds(summary.ground_truth[truth_key], start, end)
+    unmatched = [p["name"] for p in record["participants"] if p["email"] is None]
+    assert unmatched == ["+49 30 ****123"]  # the dial-in names nobody invited: it stays unidentified
