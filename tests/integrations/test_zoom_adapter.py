@@ -300,3 +300,27 @@ def test_a_meeting_whose_registrants_failed_is_finished_by_the_retry_not_made_tw
     assert len(zoom.state.meetings) == 1
     assert [r.email for r in retried.registrations] == ["carol@customer.example"]
     assert set(made.registrants) == {"carol@customer.example"}
+
+
+def test_attendees_changed_by_an_update_are_registered_and_cancelled_on_zoom(zoom: RunningZoom) -> None:
+    carol, dave = "carol@customer.example", "dave@customer.example"
+    customer = _request(kind=MeetingKind.CUSTOMER, external_emails=frozenset({carol}))
+    provider = _provider(zoom)
+    created = provider.create_meeting(customer)
+    assert [r.email for r in created.registrations] == [carol]
+    carol_link = created.registrations[0].join_url
+
+    changed = replace(customer, attendees=(Person(dave, "Dave"),), external_emails=frozenset({dave}))
+    updated = provider.update_meeting(created.provider_meeting_id, changed)
+
+    assert [r.email for r in updated.registrations] == [dave]
+    assert updated.registrations[0].join_url != carol_link
+    meeting = zoom.state.meeting(int(created.provider_meeting_id))
+    assert meeting is not None
+    assert {email: r.status for email, r in meeting.registrants.items()} == {
+        carol: "cancelled",
+        dave: "approved",
+    }
+    # Updating again with the same attendees changes nothing on Zoom.
+    again = provider.update_meeting(created.provider_meeting_id, changed)
+    assert again.registrations == updated.registrations
