@@ -56,7 +56,7 @@ PLUGIN: CrmPlugin[SalesforceConfig] = CrmPlugin(
     name="salesforce",
     config_model=SalesforceConfig,
     build=build_salesforce,
-    secrets=(SecretSpec(CLIENT_SECRET, yaml_keys=("client_secret", "consumer_secret", "private_key")),),
+    secrets=(SecretSpec(CLIENT_SECRET, yaml_keys=("client_secret", "consumer_secret")),),
     start_sandbox=start_salesforce_sandbox,
     needed_secrets=needed_secrets,
 )
