@@ -74,11 +74,17 @@ class WebhookRequest:
 
 @dataclass(frozen=True)
 class Reject:
-    """Not provably from the provider (401), or not a request the endpoint takes (400)."""
+    """Not provably from the provider (401), or not a request the endpoint takes (400).
+
+    The answer is the API's JSON error, unless `body` is given: a sender that only reads its own
+    format (Salesforce reads a SOAP fault) gets that instead.
+    """
 
     status: int
     code: str
     message: str
+    body: bytes | None = None
+    content_type: str = "application/json"
 
 
 @dataclass(frozen=True)
@@ -96,11 +102,16 @@ class Accept:
 
     `delivery_key` identifies the delivery across the provider's retries (at most 128 characters).
     `needs_resolution` sends it through the plugin's resolver before it is applied.
+    `reply` is the body answered once the delivery is durable (Salesforce's `Ack`); none by default.
+    `stored_body` is kept instead of the raw body when the raw one carries a credential.
     """
 
     delivery_key: str
     needs_resolution: bool = False
     status: int = 200
+    reply: bytes | None = None
+    reply_content_type: str = "application/json"
+    stored_body: bytes | None = None
 
 
 WebhookVerdict = Reject | Answer | Accept

@@ -282,7 +282,12 @@ def _wire_crm(
         section = section.model_copy(update=dict(sandbox.section_overrides))
         secrets = dict(sandbox.secrets)
     else:
-        secrets = {spec.name: require_secret(settings, spec.name) for spec in plugin.secrets}
+        secrets = {
+            spec.name: require_secret(settings, spec.name) for spec in plugin.required_secrets(section)
+        }
+        secrets.update(
+            {spec.name: v.get_secret_value() for spec in plugin.secrets if (v := settings.secret(spec.name))}
+        )
     context = CrmContext(
         section=section,
         secrets=secrets,

@@ -188,7 +188,10 @@ class WebhookReceiver:
         if isinstance(verdict, Reject):
             WEBHOOKS.labels(self._provider, verdict.code).inc()
             log.warning("webhook.rejected", provider=self._provider, code=verdict.code)
-            await _send_error(send, verdict.status, verdict.code, verdict.message)
+            if verdict.body is not None:
+                await _send(send, verdict.status, verdict.body, verdict.content_type.encode("latin-1"))
+            else:
+                await _send_error(send, verdict.status, verdict.code, verdict.message)
         elif isinstance(verdict, Answer):
             WEBHOOKS.labels(self._provider, "answered").inc()
             await _send(send, verdict.status, verdict.body, verdict.content_type.encode("latin-1"))
@@ -202,7 +205,7 @@ class WebhookReceiver:
         delivery = Delivery(
             self._provider,
             verdict.delivery_key,
-            body,
+            body if verdict.stored_body is None else verdict.stored_body,
             stored_headers,
             needs_resolution=verdict.needs_resolution,
         )
@@ -215,6 +218,9 @@ class WebhookReceiver:
             await _send_error(send, 503, "store_failed", "the delivery could not be stored; retry", 1)
             return
         (self._stored if is_new else self._duplicate).inc()
+        if verdict.reply is not None:
+            await _send(send, verdict.status, verdict.reply, verdict.reply_content_type.encode("latin-1"))
+            return
         start = self._ok_starts.get(verdict.status) or {
             "type": "http.response.start",
             "status": verdict.status,

@@ -152,6 +152,15 @@ class CrmPlugin(Generic[SectionT]):
     build: Callable[[CrmContext[SectionT]], CrmParts]
     secrets: tuple[SecretSpec, ...] = ()
     start_sandbox: Callable[[SectionT, SandboxContext], Sandbox] | None = None
+    # The names of the secrets a section needs (Salesforce's depend on its auth mode); all by default.
+    needed_secrets: Callable[[SectionT], frozenset[str]] | None = None
+
+    def required_secrets(self, section: SectionT) -> tuple[SecretSpec, ...]:
+        """The secrets this section cannot run without; the others are passed on when set."""
+        if self.needed_secrets is None:
+            return self.secrets
+        needed = self.needed_secrets(section)
+        return tuple(spec for spec in self.secrets if spec.name in needed)
 
     def __post_init__(self) -> None:
         if not _CRM_NAME.fullmatch(self.name):

@@ -7,6 +7,7 @@ from typing import Any
 
 from integrations.crm.hubspot.plugin import PLUGIN as HUBSPOT
 from integrations.crm.plugin import CrmPlugin
+from integrations.crm.salesforce.plugin import PLUGIN as SALESFORCE
 from integrations.plugin import SecretSpec
 
 
@@ -46,4 +47,4 @@ class CrmRegistry:
         return CrmRegistry((*self, plugin))
 
 
-DEFAULT_CRMS = CrmRegistry((HUBSPOT,))
+DEFAULT_CRMS = CrmRegistry((HUBSPOT, SALESFORCE))

@@ -273,9 +273,9 @@ def _secret_env_var(loc: Loc, registry: PluginRegistry) -> str | None:
         # A setting's own name written at the top level (`zoom_client_secret: ...`).
         top = f"SALESMEET_{str(loc[0]).upper()}"
         return top if any(spec.env_var == top for spec in registry.secrets()) else None
-    if len(loc) < 2 or loc[0] != "providers" or not isinstance(loc[1], str):
+    if len(loc) < 2 or loc[0] not in ("providers", "crm") or not isinstance(loc[1], str):
         return None
-    plugin = registry.get(loc[1])
+    plugin = registry.get(loc[1]) if loc[0] == "providers" else registry.crms.get(loc[1])
     if plugin is None or not plugin.secrets:
         return None
     key = str(loc[-1]).lower()

@@ -185,7 +185,7 @@ def missing_secrets(
         crm_plugin = registry.crms.get(crm)
         if crm_section is None or crm_section.sandbox or crm_plugin is None:
             continue
-        for spec in crm_plugin.secrets:
+        for spec in crm_plugin.required_secrets(crm_section):
             if settings.secret(spec.name) is None:
                 issues.append(
                     ConfigIssue(

@@ -199,15 +199,18 @@ def test_example_file_shows_every_key() -> None:
     in_file = _file_paths(yaml.safe_load(text))
     missing = _schema_paths(config_model()) - in_file
     # The CA bundle must name an existing file, and HubSpot's signed_base_url and mapping `end`
-    # are alternatives to a default, so the example shows them in comments; the mapping's
-    # `context` is a free map, shown by its entries.
+    # are alternatives to a default, so the example shows them in comments (Salesforce's key file
+    # must exist, like the CA bundle); a mapping's `context` is a free map, shown by its entries.
     assert missing == {
         "providers.teams.ca_bundle",
         "crm.hubspot.signed_base_url",
         "crm.hubspot.mapping.end",
         "crm.hubspot.mapping.context",
+        "crm.salesforce.mapping.context",
+        "crm.salesforce.private_key_file",
     }
     assert "# ca_bundle:" in text
+    assert "# private_key_file:" in text
     assert "# signed_base_url:" in text
     assert "`end: meeting_end`" in text
     assert "context: {deal_id:" in text

@@ -26,6 +26,15 @@ _ACTIVITY_CUSTOM = {
     "Salesmeet_Minutes__c": FieldType.DOUBLE,
     "Salesmeet_Join_Url__c": FieldType.STRING,
     "Salesmeet_Outcome__c": FieldType.STRING,
+    "Salesmeet_Host_No_Show__c": FieldType.BOOLEAN,
+    "Salesmeet_Customer_No_Show__c": FieldType.BOOLEAN,
+    "Salesmeet_Actual_Start__c": FieldType.DATETIME,
+    "Salesmeet_Actual_End__c": FieldType.DATETIME,
+    # What the admin's Flow fills for the Outbound Message (see docs/crm-salesforce.md).
+    "Salesmeet_Organizer_Email__c": FieldType.STRING,
+    "Salesmeet_Attendee_Emails__c": FieldType.TEXTAREA,
+    "Salesmeet_Timezone__c": FieldType.STRING,
+    "Salesmeet_Cancelled__c": FieldType.BOOLEAN,
 }
 DEFAULT_OBJECTS: Mapping[str, Mapping[str, FieldType]] = MappingProxyType(
     {

@@ -115,7 +115,8 @@ class OutboundMessageSender:
         self._retry = retry or RetryPolicy()
         self.duplicate = duplicate
         self.reorder = reorder
-        self._random = random.Random(state.config.seed)  # noqa: S311 - reproducible faults, not security
+        # Reproducible ids and faults (not security); another action's notifications get other ids.
+        self._random = random.Random(f"{state.config.seed}:{action_id}")  # noqa: S311
         self._lock = threading.Lock()
         self.queue: list[QueuedNotification] = []
         timeout = answer_timeout if answer_timeout is not None else state.config.outbound_answer_timeout

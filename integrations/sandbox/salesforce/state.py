@@ -120,8 +120,13 @@ class SalesforceEmulatorState:
             raise KeyError(sobject)
         with self.lock:
             record_id = self.new_record_id(sobject)
-            self.records[(sobject, record_id)] = {"Id": record_id, **fields}
+            self.records[(sobject, record_id)] = {"Id": record_id, "LastModifiedDate": self.now(), **fields}
             return record_id
+
+    def edit_record(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
+        """A rep's edit in Salesforce: the fields change and `LastModifiedDate` moves to now."""
+        with self.lock:
+            self.records[(sobject, record_id)].update({**fields, "LastModifiedDate": self.now()})
 
     def record(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         with self.lock:
