@@ -118,14 +118,14 @@ class Replica(Process):
         except httpx.HTTPError:
             return False
 
-    def webhook_counts(self) -> dict[str, float]:
+    def zoom_metrics(self, name: str, label: str) -> dict[str, float]:
+        """This replica's /metrics samples `name{provider="zoom"}`, by the value of `label`."""
         text = httpx.get(f"{self.url}/metrics", timeout=5).text
         return {
-            sample.labels["outcome"]: sample.value
+            sample.labels[label]: sample.value
             for family in text_string_to_metric_families(text)
-            if family.name == "salesmeet_webhooks"
             for sample in family.samples
-            if sample.name == "salesmeet_webhooks_total" and sample.labels.get("provider") == "zoom"
+            if sample.name == name and sample.labels.get("provider") == "zoom"
         }
 
 
@@ -257,7 +257,8 @@ def test_two_replicas_and_two_workers_lose_nothing_double_nothing_and_sweep_once
             "the survivor to take the sweep over",
             alive,
         )
-        counts = [r.webhook_counts() for r in replicas]
+        counts = [r.zoom_metrics("salesmeet_webhooks_total", "outcome") for r in replicas]
+        backlogs = [r.zoom_metrics("salesmeet_inbox_backlog", "status") for r in replicas]
     finally:
         exit_codes = [p.stop() for p in alive]
         db_rows = read_outcome(db)
@@ -283,6 +284,8 @@ def test_two_replicas_and_two_workers_lose_nothing_double_nothing_and_sweep_once
     assert sum(c.get("stored", 0) for c in counts) == len(bodies), counts
     assert sum(c.get("duplicate", 0) for c in counts) == copies, counts
     assert all(c.get("stored", 0) > 0 for c in counts), counts
+    # And both report the shared inbox drained, nothing parked.
+    assert backlogs == [{"unresolved": 0, "pending": 0, "parked": 0}] * 2, backlogs
 
     # Both workers applied deliveries (the killed one before its death).
     applied = {w.name: sum(e["done"] for e in w.logged("inbox.batch_applied")) for w in workers}
