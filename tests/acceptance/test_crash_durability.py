@@ -5,9 +5,9 @@ deliveries stream at it from several threads while it is SIGKILLed (no shutdown,
 restarted on the same database ten times. A sender that gets no answer sends the same delivery
 again once the server is back, as Zoom retries; so a delivery stored just before a kill arrives a
 second time. After every kill, read with the server down, each delivery answered 2xx so far is in
-the inbox. At the end every
-delivery is stored once, every event once, and every attendance record equals the emulator's ground
-truth: nothing lost to a kill, nothing counted twice by a retry or by a worker killed mid-batch.
+the inbox. At the end every delivery is stored once, every event once, and every attendance record
+equals the emulator's ground truth: nothing lost to a kill, nothing counted twice by a retry or by
+a worker killed mid-batch.
 """
 
 from __future__ import annotations
