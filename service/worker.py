@@ -108,6 +108,7 @@ class Worker:
                 conn, SUBSCRIPTIONS_JOB, self._owner, now, self._subscription_interval * 2
             ):
                 return
+        self._log_run(SUBSCRIPTIONS_JOB, now)
         keep_subscriptions(self._db, self._subscriptions, now)
 
     def _reconcile(self, *, force: bool) -> None:
@@ -121,7 +122,12 @@ class Worker:
             meetings_repo.schedule_reconciliation_for_unannounced_ends(
                 conn, ended_before=now - UNANNOUNCED_END_GRACE, now=now
             )
+        self._log_run(RECONCILE_JOB, now)
         reconcile_due_meetings(self._db, self._providers, self._policy, now)
+
+    def _log_run(self, job: str, now: datetime) -> None:
+        # The proof, across replicas, that a periodic job ran once per period and where.
+        log.info("worker.periodic_job", job=job, owner=self._owner, at=now.isoformat())
 
     def run_once(self) -> int:
         handled = self.drain()

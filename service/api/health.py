@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 
+from service.api.backlog_metrics import backlog_exposition
 from service.api.deps import services
 from service.storage.database import ping, schema_is_current
 
@@ -52,5 +53,14 @@ async def readyz(request: Request) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text format."}},
 )
-async def metrics() -> Response:
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    svc = services(request)
+    config = svc.config
+    backlog = await run_in_threadpool(
+        backlog_exposition,
+        svc.db,
+        svc.clock(),
+        [p.value for p in config.enabled_providers()],
+        config.enabled_crms(),
+    )
+    return Response(generate_latest() + backlog, media_type=CONTENT_TYPE_LATEST)
