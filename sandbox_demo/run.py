@@ -27,11 +27,18 @@ import httpx
 import uvicorn
 from sqlalchemy import func, select
 
+from integrations.crm.hubspot.sandbox import HubSpotSandbox
 from sandbox_demo.config import CRM_KEY, REPORTS_KEY, demo_config
-from sandbox_demo.hubspot import CRM, DemoPortal, comes_from_hubspot, deal_ids, outcome_counts
+from sandbox_demo.hubspot import (
+    CRM,
+    TEN_SECOND_LIMIT,
+    DemoPortal,
+    comes_from_hubspot,
+    deal_ids,
+    outcome_counts,
+)
 from sandbox_demo.plan import OFFICE_TIMEZONE, MonthPlan, PlannedMeeting, plan_month
 from sandbox_demo.players import Stage, stage_for
-from integrations.crm.hubspot.sandbox import HubSpotSandbox
 from service.api.app import create_app
 from service.bootstrap import Runtime, build_runtime
 from service.config.loader import parse_config
@@ -117,7 +124,10 @@ class DemoService:
                     raise DemoError(f"HubSpot's delivery of {meeting.title!r} got {status}")
             for ref, created in pool.map(self._create, scheduled):
                 result.created[ref] = created
-        self.runtime.worker.drain()  # the deliveries become meetings on the routed providers
+            # The deliveries become meetings on the routed providers: several workers at once,
+            # as a scaled-out `salesmeet worker` would (each claims its own batch).
+            for _ in pool.map(lambda _: self.runtime.worker.drain(), range(CREATE_CONCURRENCY)):
+                pass
         result.created.update(self._booked_meetings(portal))
         stages: dict[str, Stage] = {}
         try:
@@ -154,6 +164,8 @@ class DemoService:
         sandbox = self.runtime.crm_sandbox_handle(CRM)
         if not isinstance(sandbox, HubSpotSandbox):
             raise DemoError(f"the HubSpot sandbox is not running ({type(sandbox).__name__})")
+        with sandbox.state.lock:
+            sandbox.state.ten_second_limit = TEN_SECOND_LIMIT
         return DemoPortal(sandbox, deal_ids(plan))
 
     def _booked_meetings(self, portal: DemoPortal) -> dict[str, dict[str, Any]]:
