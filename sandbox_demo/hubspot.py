@@ -10,6 +10,7 @@ with `hs_meeting_outcome` COMPLETED, NO_SHOW or CANCELED.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Iterable
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from integrations.crm.hubspot.sandbox import HubSpotSandbox
+from integrations.sandbox.hubspot.sender import HubSpotSender
 from integrations.sandbox.hubspot.state import EmulatedMeeting
 from sandbox_demo.org import Person
 from sandbox_demo.plan import OFFICE_TIMEZONE, MonthPlan, Outcome, PlannedMeeting
@@ -93,14 +97,28 @@ def cancellation(meeting: PlannedMeeting, deal_id: str) -> dict[str, Any]:
 
 @dataclass
 class DemoPortal:
-    """The emulated portal and HubSpot's side of the calls (its signed workflow deliveries)."""
+    """The emulated portal and HubSpot's side of the calls (its signed workflow deliveries).
+    A context manager: its sender keeps one HTTP client for the month's deliveries."""
 
     sandbox: HubSpotSandbox
     deals: dict[str, str]  # plan ref -> deal id
+    sender: HubSpotSender
+
+    @classmethod
+    def open(cls, sandbox: HubSpotSandbox, deals: dict[str, str]) -> DemoPortal:
+        http = httpx.Client(timeout=sandbox.sender.timeout_seconds)
+        return cls(sandbox, deals, dataclasses.replace(sandbox.sender, http=http))
+
+    def __enter__(self) -> DemoPortal:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.sender.http is not None:
+            self.sender.http.close()
 
     def send(self, record: dict[str, Any]) -> int | None:
         """One workflow delivery with HubSpot's retries; the last answer's status."""
-        attempts = self.sandbox.sender.deliver(record)
+        attempts = self.sender.deliver(record)
         return attempts[-1].status if attempts else None
 
     def book(self, meeting: PlannedMeeting) -> int | None:

@@ -110,8 +110,13 @@ class DemoService:
         # Teams and Meet deliver only to subscriptions: the subscription job makes them first
         # (Graph validates the notification URL against this very service).
         self.runtime.worker.run_periodic(force=True)
-        portal = self._portal(result.plan)
-        result.deals = portal.deals
+        with self._portal(result.plan) as portal:
+            result.deals = portal.deals
+            self._play(result, portal, progress)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _play(self, result: PlayResult, portal: DemoPortal, progress: Callable[[str], None]) -> None:
         booked = [m for m in result.plan.meetings if comes_from_hubspot(m)]
         scheduled = [m for m in result.plan.meetings if not comes_from_hubspot(m)]
         progress(
@@ -157,8 +162,6 @@ class DemoService:
         progress("writing the customer meetings' outcomes back to HubSpot")
         self._write_back_everything()
         result.hubspot_outcomes = outcome_counts(portal.engagements())
-        result.seconds = time.monotonic() - started
-        return result
 
     def _portal(self, plan: MonthPlan) -> DemoPortal:
         sandbox = self.runtime.crm_sandbox_handle(CRM)
@@ -166,7 +169,7 @@ class DemoService:
             raise DemoError(f"the HubSpot sandbox is not running ({type(sandbox).__name__})")
         with sandbox.state.lock:
             sandbox.state.ten_second_limit = TEN_SECOND_LIMIT
-        return DemoPortal(sandbox, deal_ids(plan))
+        return DemoPortal.open(sandbox, deal_ids(plan))
 
     def _booked_meetings(self, portal: DemoPortal) -> dict[str, dict[str, Any]]:
         """Plan ref -> the meeting the deal's delivery made, read through the API."""
