@@ -1,5 +1,6 @@
 """What `salesmeet demo` prints and how long it serves: the play's progress, a summary of the month
-(meetings per provider and kind, what happened in them), the dashboard URL and the reports key."""
+(meetings per provider and kind, what happened in them), what salesmeet wrote back to the emulated
+HubSpot, the dashboard URL and the reports key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sandbox_demo.config import REPORTS_KEY
+from sandbox_demo.hubspot import outcomes_line
 from sandbox_demo.plan import Outcome
 from sandbox_demo.run import DemoOptions, DemoService, PlayResult, demo_service
 
@@ -76,7 +78,8 @@ def run_demo(options: DemoOptions, *, serve: bool, console: Console | None = Non
             out.print(f"Also played: {_notes_line(result.notes())}.")
             out.print(
                 f"Played in {result.seconds:.1f} s "
-                "(API creates, emulator plays, webhooks, worker, reconciliation)."
+                "(HubSpot workflow webhooks and API creates, emulator plays, webhooks, worker, "
+                "reconciliation, write-back to HubSpot)."
             )
         _print_access(out, demo, result)
         if serve:
@@ -90,6 +93,13 @@ def _print_access(out: Console, demo: DemoService, result: PlayResult | None) ->
     else:
         url = demo.dashboard_url()
     out.print(f"Dashboard:   {url}")
+    if result is not None:
+        engagements = sum(result.hubspot_outcomes.values())
+        out.print(
+            f"HubSpot:     {engagements} meeting engagements written back to the emulated portal "
+            f"({outcomes_line(result.hubspot_outcomes)}), one per deal of the {len(result.deals)} "
+            "customer meetings booked through its workflow webhook"
+        )
     out.print(f"Reports key: {REPORTS_KEY}  (sandbox only; the page asks for it)")
     out.print(f"API:         {demo.url}/docs   data: {demo.options.data_dir}")
 

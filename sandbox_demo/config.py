@@ -43,5 +43,10 @@ def demo_config(public_url: str, sandbox_file: Path = SANDBOX_CONFIG) -> dict[st
         ],
         "default": "zoom",
     }
-    config["worker"] = {"poll_interval_seconds": 0.2, "reconcile_sweep_interval_seconds": 30}
+    config["worker"] = {
+        "poll_interval_seconds": 0.2,
+        "reconcile_sweep_interval_seconds": 30,
+        # Small batches, so the demo's concurrent drains share HubSpot's deliveries out.
+        "batch_size": 10,
+    }
     return config

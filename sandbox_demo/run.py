@@ -1,6 +1,8 @@
-"""Run the demo: the service on its sandboxed Zoom, Teams and Meet, on its own SQLite file; a month
-of meetings created through the API with the sandbox CRM key, played by the emulators, their
-webhooks received and applied by the worker, and reconciled from the providers' reports.
+"""Run the demo: the service on its sandboxed Zoom, Teams, Meet and HubSpot, on its own SQLite file;
+a month of meetings (the customer ones booked on HubSpot deals and sent by the deal workflow's signed
+webhook, the internal ones created through the API with the sandbox CRM key), played by the
+emulators, their webhooks received and applied by the worker, reconciled from the providers'
+reports, and the customer meetings' outcomes written back to the emulated HubSpot.
 
 `demo_service` starts the service and stops it when left; `DemoService.play` fills it. A data
 directory that already holds meetings is served as it is (the emulators keep nothing between
@@ -25,7 +27,16 @@ import httpx
 import uvicorn
 from sqlalchemy import func, select
 
+from integrations.crm.hubspot.sandbox import HubSpotSandbox
 from sandbox_demo.config import CRM_KEY, REPORTS_KEY, demo_config
+from sandbox_demo.hubspot import (
+    CRM,
+    TEN_SECOND_LIMIT,
+    DemoPortal,
+    comes_from_hubspot,
+    deal_ids,
+    outcome_counts,
+)
 from sandbox_demo.plan import OFFICE_TIMEZONE, MonthPlan, PlannedMeeting, plan_month
 from sandbox_demo.players import Stage, stage_for
 from service.api.app import create_app
@@ -33,14 +44,16 @@ from service.bootstrap import Runtime, build_runtime
 from service.config.loader import parse_config
 from service.config.secrets import Settings
 from service.domain.meeting import ProviderName
-from service.storage import meetings_repo
+from service.storage import crm_repo, meetings_repo
 from service.storage.database import upgrade_database
-from service.storage.tables import meetings
+from service.storage.tables import crm_deliveries, meetings
 
 # Creating meetings waits on the providers (the emulators), so a few go at once, as a CRM's would.
 CREATE_CONCURRENCY = 8
 # Meetings one reconciliation sweep takes (`reconcile_due_meetings`' limit).
 RECONCILE_BATCH = 20
+# How long the write-back may take: HubSpot's 10-second rate limit makes the outbox wait its turn.
+WRITE_BACK_PATIENCE_SECONDS = 120.0
 
 
 class DemoError(RuntimeError):
@@ -61,6 +74,9 @@ class DemoOptions:
 class PlayResult:
     plan: MonthPlan
     created: dict[str, dict[str, Any]] = field(default_factory=dict)  # plan ref -> the API's meeting
+    deals: dict[str, str] = field(default_factory=dict)  # plan ref -> HubSpot deal id (customer meetings)
+    # hs_meeting_outcome -> meeting engagements in the emulated HubSpot after the play.
+    hubspot_outcomes: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
 
     def counts(self) -> Counter[tuple[str, str, str]]:
@@ -94,17 +110,40 @@ class DemoService:
         # Teams and Meet deliver only to subscriptions: the subscription job makes them first
         # (Graph validates the notification URL against this very service).
         self.runtime.worker.run_periodic(force=True)
-        progress(f"creating {len(result.plan.meetings)} meetings through the API")
+        with self._portal(result.plan) as portal:
+            result.deals = portal.deals
+            self._play(result, portal, progress)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _play(self, result: PlayResult, portal: DemoPortal, progress: Callable[[str], None]) -> None:
+        booked = [m for m in result.plan.meetings if comes_from_hubspot(m)]
+        scheduled = [m for m in result.plan.meetings if not comes_from_hubspot(m)]
+        progress(
+            f"booking {len(booked)} customer meetings on HubSpot deals (signed workflow webhooks) "
+            f"and creating {len(scheduled)} internal ones through the API"
+        )
         with ThreadPoolExecutor(CREATE_CONCURRENCY) as pool:
-            for ref, created in pool.map(self._create, result.plan.meetings):
+            for meeting, status in zip(booked, pool.map(portal.book, booked), strict=True):
+                if status != 200:
+                    raise DemoError(f"HubSpot's delivery of {meeting.title!r} got {status}")
+            for ref, created in pool.map(self._create, scheduled):
                 result.created[ref] = created
+            # The deliveries become meetings on the routed providers: several workers at once,
+            # as a scaled-out `salesmeet worker` would (each claims its own batch).
+            for _ in pool.map(lambda _: self.runtime.worker.drain(), range(CREATE_CONCURRENCY)):
+                pass
+        result.created.update(self._booked_meetings(portal))
         stages: dict[str, Stage] = {}
         try:
             progress("playing them on Zoom, Teams and Meet")
             for number, meeting in enumerate(result.plan.meetings, start=1):
                 created = result.created[meeting.ref]
                 if meeting.happened is None:
-                    self._cancel(created)
+                    if meeting.ref in portal.deals:
+                        self._cancel_on_hubspot(portal, meeting)
+                    else:
+                        self._cancel(created)
                     continue
                 provider = str(created["provider"])
                 if provider not in stages:
@@ -120,8 +159,67 @@ class DemoService:
         progress("applying webhooks and reconciling with the providers' reports")
         self.runtime.worker.drain()
         self._reconcile_everything_due(len(result.plan.meetings))
-        result.seconds = time.monotonic() - started
-        return result
+        progress("writing the customer meetings' outcomes back to HubSpot")
+        self._write_back_everything()
+        result.hubspot_outcomes = outcome_counts(portal.engagements())
+
+    def _portal(self, plan: MonthPlan) -> DemoPortal:
+        sandbox = self.runtime.crm_sandbox_handle(CRM)
+        if not isinstance(sandbox, HubSpotSandbox):
+            raise DemoError(f"the HubSpot sandbox is not running ({type(sandbox).__name__})")
+        with sandbox.state.lock:
+            sandbox.state.ten_second_limit = TEN_SECOND_LIMIT
+        return DemoPortal.open(sandbox, deal_ids(plan))
+
+    def _booked_meetings(self, portal: DemoPortal) -> dict[str, dict[str, Any]]:
+        """Plan ref -> the meeting the deal's delivery made, read through the API."""
+        by_deal: dict[str, dict[str, Any]] = {}
+        params: dict[str, Any] = {"external_system": CRM, "limit": 500}
+        while True:
+            page = self.client.get("/v1/meetings", params=params, headers=_bearer(CRM_KEY))
+            page.raise_for_status()
+            body = page.json()
+            by_deal.update({m["external_ref"]["id"]: m for m in body["items"]})
+            if not body.get("next_cursor"):
+                break
+            params["cursor"] = body["next_cursor"]
+        missing = [ref for ref, deal in portal.deals.items() if deal not in by_deal]
+        if missing:
+            raise DemoError(
+                f"{len(missing)} HubSpot deliveries made no meeting; {self._crm_delivery_errors()}"
+            )
+        return {ref: by_deal[deal] for ref, deal in portal.deals.items()}
+
+    def _cancel_on_hubspot(self, portal: DemoPortal, meeting: PlannedMeeting) -> None:
+        status = portal.cancel(meeting)
+        if status != 200:
+            raise DemoError(f"HubSpot's cancellation of {meeting.title!r} got {status}")
+
+    def _crm_delivery_errors(self) -> str:
+        with self.runtime.db.read() as conn:
+            errors = conn.execute(
+                select(crm_deliveries.c.last_error)
+                .where(crm_deliveries.c.last_error.is_not(None))
+                .distinct()
+                .limit(3)
+            ).scalars()
+            return "; ".join(str(e) for e in errors) or "no delivery failed (see the log)"
+
+    def _write_back_everything(self) -> None:
+        """Drain the outbox: every settled HubSpot meeting written, waiting out HubSpot's rate
+        limit as `serve` would (the outbox retries after the wait HubSpot asks for)."""
+        deadline = time.monotonic() + WRITE_BACK_PATIENCE_SECONDS
+        while True:
+            self.runtime.worker.drain()
+            with self.runtime.db.read() as conn:
+                summary = crm_repo.outbox_summary(conn, CRM)
+            if not summary.counts[crm_repo.PENDING]:
+                break
+            if time.monotonic() > deadline:
+                raise DemoError(f"write-backs to HubSpot are still pending: {summary.last_error}")
+            time.sleep(0.5)
+        if summary.counts[crm_repo.PARKED]:
+            raise DemoError(f"write-backs to HubSpot were parked: {summary.last_error}")
 
     def _reconcile_everything_due(self, meeting_count: int) -> None:
         """Sweep until nothing is left to reconcile: the worker takes a bounded batch per sweep,

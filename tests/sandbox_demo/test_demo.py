@@ -1,20 +1,22 @@
 """`salesmeet demo`: the plan is reproducible and realistic, and a played month reaches the database
-through the real flow: every meeting created through the API, every played meeting reconciled,
-and the report counts what was played."""
+through the real flow: the customer meetings booked on HubSpot deals through the signed workflow
+webhook and the internal ones created through the API, every played meeting reconciled, the report
+counting what was played, and the emulated HubSpot holding each deal's outcome."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from integrations.crm.hubspot.sandbox import HubSpotSandbox
 from sandbox_demo.config import demo_config
-from sandbox_demo.org import COLLEAGUES
-from sandbox_demo.plan import Outcome, plan_month
+from sandbox_demo.org import COLLEAGUES, Person
+from sandbox_demo.plan import Happened, Outcome, PlannedMeeting, plan_month
 from sandbox_demo.run import DemoOptions, demo_service
 from service.cli import app
 from service.config.loader import parse_config
@@ -75,6 +77,8 @@ def test_salesmeet_demo_plays_a_short_month_and_the_report_counts_it(tmp_path: P
     assert run.exit_code == 0, run.output
     assert "Dashboard:" in run.output and "sm_sandbox_reports_" in run.output
     assert "Played in" in run.output
+    booked = [m for m in plan_month(datetime.now(UTC).date(), 4, 3).meetings if m.kind == "customer"]
+    assert f"HubSpot:     {len(booked)} meeting engagements written back" in run.output
 
     played = list(plan_month(datetime.now(UTC).date(), 4, 3).meetings)
     options = DemoOptions(data_dir=data_dir, port=0)
@@ -98,3 +102,68 @@ def test_salesmeet_demo_plays_a_short_month_and_the_report_counts_it(tmp_path: P
         assert figures["meetings_scheduled"] == sum(m.outcome is not Outcome.CANCELLED for m in planned)
         # Every meeting not cancelled had somebody in it.
         assert figures["meetings_held"] == figures["meetings_scheduled"]
+
+
+def _attended(happened: Happened, internal: bool) -> bool:
+    """Whether anyone on that side was in the meeting for the config's minimum (60 s), by the plan."""
+    seconds: Counter[Person] = Counter()
+    for session in happened.sessions:
+        if session.who.internal == internal:
+            seconds[session.who] += int((session.left_at - session.joined_at).total_seconds())
+    return any(s >= 60 for s in seconds.values())
+
+
+def _expected_engagement(meeting: PlannedMeeting) -> tuple[str, str, int]:
+    """(hs_meeting_outcome, salesmeet_attendance, salesmeet_minutes), from what the plan says happened."""
+    happened = meeting.happened
+    if happened is None:
+        return "CANCELED", "cancelled", 0
+    minutes = round((happened.ended_at - happened.started_at) / timedelta(minutes=1))
+    if not _attended(happened, internal=False):
+        return "NO_SHOW", "customer_no_show", minutes
+    if not _attended(happened, internal=True):
+        return "NO_SHOW", "host_no_show", minutes
+    return "COMPLETED", "completed", minutes
+
+
+@pytest.mark.slow
+def test_after_a_short_demo_hubspot_holds_one_engagement_per_deal_meeting_with_its_outcome(
+    tmp_path: Path,
+) -> None:
+    options = DemoOptions(data_dir=tmp_path / "demo", port=0, days=3, seed=2, today=TODAY)
+    with demo_service(options) as demo:
+        result = demo.play()
+        sandbox = demo.runtime.crm_sandbox_handle("hubspot")
+        assert isinstance(sandbox, HubSpotSandbox)
+        with sandbox.state.lock:
+            engagements = list(sandbox.state.meetings.values())
+        deal_meetings = [m for m in result.plan.meetings if m.kind == "customer"]
+        expected = {m.ref: _expected_engagement(m) for m in deal_meetings}
+        # The plan plays every case: held, a customer who never came, a host who never came, cancelled.
+        assert {e[1] for e in expected.values()} == {
+            "completed",
+            "customer_no_show",
+            "host_no_show",
+            "cancelled",
+        }
+        # Customer meetings came from HubSpot's deliveries; the internal ones did not, and got no engagement.
+        assert set(result.deals) == set(expected)
+        assert all(result.created[ref]["external_ref"]["system"] == "hubspot" for ref in expected)
+        assert len(engagements) == len(deal_meetings)
+        for meeting in deal_meetings:
+            deal_id = result.deals[meeting.ref]
+            (engagement,) = sandbox.state.meetings_associated_to("deals", deal_id)
+            props = engagement.properties
+            written = (
+                props["hs_meeting_outcome"],
+                props["salesmeet_attendance"],
+                int(props["salesmeet_minutes"]),
+            )
+            assert written == expected[meeting.ref], meeting.title
+            assert props["hs_meeting_external_url"].endswith(
+                f"/v1/meetings/{result.created[meeting.ref]['id']}"
+            )
+            customers = [p for p in meeting.attendees if not p.internal]
+            assert len(engagement.associations["contacts"]) == len(customers)
+        assert sum(result.hubspot_outcomes.values()) == len(deal_meetings)
+        assert result.hubspot_outcomes == Counter(e[0] for e in expected.values())
