@@ -81,7 +81,7 @@ def booking(meeting: PlannedMeeting, deal_id: str) -> dict[str, Any]:
         "owner_email": meeting.organizer.email,
         "hubspot_owner_id": _hubspot_id(meeting.organizer, 9),
         # Everyone invited: the deal's contacts and the colleagues the AE brings along.
-        "contact_emails": ";".join(p.email for p in meeting.attendees),
+        "contact_emails": ";".join(f"{p.name} <{p.email}>" for p in meeting.attendees),
         "contact_ids": ";".join(_hubspot_id(p, 11) for p in customers),
         "hs_lastmodifieddate": _iso(meeting.start - BOOKED_AHEAD),
     }

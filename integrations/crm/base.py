@@ -74,6 +74,8 @@ class CrmRecord:
     timezone: str
     organizer_email: str | None
     attendee_emails: tuple[str, ...]
+    # E-mail -> display name, where the CRM gave one (matches guests the provider shows by name only).
+    attendee_names: Mapping[str, str] = field(default_factory=dict)
     kind: str | None = None
     cancelled: bool = False
     version: int | None = None

@@ -10,7 +10,8 @@ flattened); `map_record` then reads them through the admin's `CrmMapping`:
       duration_minutes: meeting_minutes   # or `end:` (same forms as start)
       timezone: meeting_timezone       # an IANA name; default_timezone when absent
       organizer: owner_email           # the owner's e-mail
-      attendees: contact_emails        # a list, or one string separated by commas, semicolons or spaces
+      attendees: contact_emails        # a list (of e-mails or {email, name}), or one string of e-mails
+                                       # and `Name <e-mail>` entries, separated by commas or semicolons
       kind: meeting_kind               # internal | customer; derived from attendees when absent
       cancelled: {property: dealstage, values: [closedlost]}
       version: hs_lastmodifieddate     # orders deliveries of one record (ms or ISO)
@@ -29,7 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from integrations.crm.base import CrmRecord, UnreadableRecord
 
-_LIST_SEPARATORS = re.compile(r"[,;\s]+")
+# An attendee in a string: `Display Name <e-mail>` (the name holds no @, comma or semicolon), or a
+# bare e-mail; entries are separated by commas or semicolons (bare e-mails by spaces too).
+_ATTENDEE = re.compile(r"(?P<name>[^<>;,@]*?)\s*<\s*(?P<named>[^<>\s;,]+)\s*>|(?P<bare>[^,;\s<>]+)")
 
 
 class CancelledWhen(BaseModel):
@@ -70,6 +73,7 @@ def map_record(properties: Mapping[str, object], mapping: CrmMapping) -> CrmReco
         value = _text(properties, mapping.cancelled.property)
         wanted = {v.strip().lower() for v in mapping.cancelled.values}
         cancelled = value is not None and value.strip().lower() in wanted
+    attendees = _attendees(properties.get(mapping.attendees))
     start = _instant(properties, mapping.start)
     if start is None and not cancelled:
         raise UnreadableRecord(f"the record has no {mapping.start!r} (the meeting's start)")
@@ -81,7 +85,8 @@ def map_record(properties: Mapping[str, object], mapping: CrmMapping) -> CrmReco
         timezone=(_text(properties, mapping.timezone) if mapping.timezone else None)
         or mapping.default_timezone,
         organizer_email=_text(properties, mapping.organizer),
-        attendee_emails=_emails(properties.get(mapping.attendees)),
+        attendee_emails=tuple(attendees),
+        attendee_names={email: name for email, name in attendees.items() if name},
         kind=(_text(properties, mapping.kind) or None) if mapping.kind else None,
         cancelled=cancelled,
         version=_version(properties, mapping.version),
@@ -136,17 +141,30 @@ def _duration(properties: Mapping[str, object], mapping: CrmMapping, start: date
     return mapping.default_duration_minutes if start is not None else None
 
 
-def _emails(value: object) -> tuple[str, ...]:
-    items: list[str] = []
-    if isinstance(value, str):
-        items = [part for part in _LIST_SEPARATORS.split(value) if part]
-    elif isinstance(value, list):
+def _attendees(value: object) -> dict[str, str | None]:
+    """E-mail (lower-case, in order, once) -> display name when given: from a list of e-mails or
+    `{email, name}` objects, or from a string of e-mails and `Name <e-mail>` entries."""
+    items: list[tuple[str, str | None]] = []
+    texts = [value] if isinstance(value, str) else []
+    if isinstance(value, list):
         for item in value:
             if isinstance(item, str):
-                items.extend(part for part in _LIST_SEPARATORS.split(item) if part)
+                texts.append(item)
             elif isinstance(item, dict) and isinstance(item.get("email"), str):
-                items.append(item["email"])
-    return tuple(dict.fromkeys(e.strip().lower() for e in items if "@" in e))
+                name = item.get("name")
+                items.append((item["email"], name if isinstance(name, str) else None))
+    for text in texts:
+        for match in _ATTENDEE.finditer(text):
+            if match["named"]:
+                items.append((match["named"], match["name"].strip().strip('"').strip()))
+            else:
+                items.append((match["bare"], None))
+    found: dict[str, str | None] = {}
+    for email, name in items:
+        key = email.strip().lower()
+        if "@" in key and found.get(key) is None:
+            found[key] = (name or "").strip() or None
+    return found
 
 
 def _version(properties: Mapping[str, object], name: str | None) -> int | None:

@@ -44,6 +44,10 @@ class CrmInbound:
     parse: RecordParser
 
 
+def _attendee_inputs(record: CrmRecord) -> tuple[AttendeeInput, ...]:
+    return tuple(AttendeeInput(e, record.attendee_names.get(e), True) for e in record.attendee_emails)
+
+
 def meeting_input(record: CrmRecord, system: str) -> MeetingInput:
     """The create request a record means; `InvalidInput` names what it lacks."""
     if record.start is None or record.duration_minutes is None:
@@ -63,7 +67,7 @@ def meeting_input(record: CrmRecord, system: str) -> MeetingInput:
         kind=kind,
         schedule=schedule,
         organizer=Person(record.organizer_email),
-        attendees=tuple(AttendeeInput(email, None, True) for email in record.attendee_emails),
+        attendees=_attendee_inputs(record),
         external_ref=ExternalRef(system, record.object_id),
         provider=None,
     )
@@ -75,7 +79,7 @@ def _changes(record: CrmRecord) -> MeetingChanges:
         start=record.start,
         duration_minutes=record.duration_minutes,
         timezone=record.timezone,
-        attendees=tuple(AttendeeInput(email, None, True) for email in record.attendee_emails),
+        attendees=_attendee_inputs(record),
     )
 
 
