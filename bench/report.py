@@ -1,7 +1,7 @@
 """How long the comparison report takes over a year of a 500-rep org, next to hand-written SQL.
 
     python -m bench.report [--meetings 250000] [--participants 22] [--own-rates 10]
-                           [--database-url URL] [--keep-sqlite PATH]
+                           [--database-url URL [--keep-schema NAME]] [--keep-sqlite PATH]
 
 Builds the year with bulk inserts (SQLite: executemany in large transactions; PostgreSQL: COPY)
 straight into `meetings` and `participant_attendance`, then counts each meeting's attendance onto
@@ -13,7 +13,8 @@ medians and the ratio (SPEC target: report < 1 s and <= 2x the hand-written quer
 agree to the integer, or the run fails. Other groupings are timed too, for information.
 
 SQLite (a temp file) by default; `--database-url postgresql://...` runs on PostgreSQL instead, in
-a schema of its own dropped afterwards.
+a schema of its own dropped afterwards (`--keep-schema NAME`: built in that schema if it does not
+exist yet, reused if it does, and kept).
 """
 
 from __future__ import annotations
@@ -383,18 +384,24 @@ def timed(action: Callable[[], object]) -> float:
 
 
 @contextmanager
-def postgres_schema(url: str) -> Iterator[str]:
+def postgres_schema(url: str, kept: str | None = None) -> Iterator[tuple[str, bool]]:
+    """A schema's URL, and whether the schema is new: a fresh one dropped afterwards, or `kept`."""
     url = url.replace("postgresql://", "postgresql+psycopg://", 1)
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    schema = kept or f"bench_{uuid.uuid4().hex[:8]}"
     admin = create_engine(url)
     with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        exists = conn.execute(
+            text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"), {"s": schema}
+        ).first()
+        if not exists:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
         sep = "&" if "?" in url else "?"
-        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+        yield f"{url}{sep}options=-csearch_path%3D{schema}", not exists
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        if kept is None:
+            with admin.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
 
@@ -421,15 +428,18 @@ def main() -> None:
     )
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (default: a SQLite temp file)")
     parser.add_argument(
+        "--keep-schema", default=None, help="with --database-url: build (or reuse) this schema, and keep it"
+    )
+    parser.add_argument(
         "--keep-sqlite", type=Path, default=None, help="build (or reuse, if it exists) this SQLite file"
     )
     args = parser.parse_args()
     generator = Generator(args.meetings, args.participants)
     rates = cost_rates(args.own_rates)
     if args.database_url:
-        with postgres_schema(args.database_url) as url:
-            print("postgresql")
-            run(url, generator, rates)
+        with postgres_schema(args.database_url, args.keep_schema) as (url, fresh):
+            print(f"postgresql: schema {args.keep_schema}" if args.keep_schema else "postgresql")
+            run(url, generator, rates, fresh=fresh)
     elif args.keep_sqlite:
         exists = args.keep_sqlite.exists()
         print(f"sqlite: {args.keep_sqlite}")
