@@ -4,10 +4,11 @@ Why a thread of its own, and why the bare driver: under a join storm the event l
 nearly all the time, and a thread that releases it (every sqlite3 call does) waits up to a switch
 interval (5 ms) to get it back. The earlier write went through SQLAlchemy on a pooled thread and
 gave the GIL up at every row of `INSERT ... RETURNING`; the batch's flush took several times its
-write. Here a batch costs a handful of driver calls: BEGIN IMMEDIATE, one SELECT of the keys
-already stored, one multi-row INSERT of the new ones, the rare touch, COMMIT (one fsync:
-`synchronous=FULL`, as every connection of the service). The thread takes one batch at a time
-from a C queue and wakes the loop once, with the batch's outcome.
+write. Here a batch is one driver call: one multi-row `INSERT ... ON CONFLICT DO NOTHING` in
+autocommit, its own transaction (one fsync: `synchronous=FULL`, as every connection of the
+service). Only a batch that also touches `provider_status` (at most once a second) takes BEGIN
+IMMEDIATE, a SELECT of the keys already stored, the INSERT, the touch and COMMIT. The thread takes
+one batch at a time from a C queue and wakes the loop once, with the batch's outcome.
 
 The values are written exactly as SQLAlchemy writes them (service.storage.tables): UTC instants
 as `YYYY-MM-DD HH:MM:SS.ffffff` text, headers as `json.dumps`, booleans as 0/1.
