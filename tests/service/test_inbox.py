@@ -104,6 +104,25 @@ async def test_a_batch_mixing_a_stored_key_and_new_ones_answers_each_and_stores_
     ]
 
 
+async def test_intake_stores_body_and_headers_byte_for_byte(db: Database) -> None:
+    # What array and JSON escaping would touch: quotes, backslashes, braces, commas, NUL, non-UTF-8.
+    body = b'{"topic":"a \\"quoted\\" {x, y}","raw":"\\u0000"}\x00\xff\xfe'
+    headers = {"x-zm-trackingid": 'v"1\\,{2}', "x-note": "caf\u00e9 NULL"}
+    writer = InboxWriter(db)
+    await writer.start()
+    try:
+        stored = await asyncio.gather(
+            writer.store(Delivery("zoom", "sha256:exact", body, headers)),
+            writer.store(raw_delivery(1)),
+        )
+    finally:
+        await writer.stop()
+    assert stored == [True, True]
+    (row,) = delivery_rows(db, delivery_key="sha256:exact")
+    assert bytes(row.body) == body
+    assert row.headers == headers
+
+
 async def test_concurrent_different_deliveries_are_all_committed_in_few_transactions(db: Database) -> None:
     commits: list[datetime] = []
 
