@@ -263,8 +263,11 @@ def quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def acks_while_reading(base: str, path: str, readers: int, deliveries: int) -> tuple[list[float], int, int]:
-    """Webhook acknowledgement latencies while `readers` clients read the record in a loop."""
+def acks_while_reading(
+    base: str, path: str, readers: int, deliveries: int
+) -> tuple[list[float], int, int, float]:
+    """Webhook acknowledgement latencies while `readers` clients read the record in a loop; how many
+    acks were refused, how many reads failed, and the reads served per second meanwhile."""
     stop = threading.Event()
     read_statuses: list[int] = []
 
@@ -280,6 +283,7 @@ def acks_while_reading(base: str, path: str, readers: int, deliveries: int) -> t
         t.start()
     if readers:
         time.sleep(1.0)  # the readers are busy before the first delivery
+    reads_before, reading_since = len(read_statuses), time.perf_counter()
     latencies: list[float] = []
     refused = 0
     with httpx.Client(base_url=base, timeout=60) as client:
@@ -290,10 +294,11 @@ def acks_while_reading(base: str, path: str, readers: int, deliveries: int) -> t
             latencies.append(time.perf_counter() - began)
             refused += response.status_code != 200
             time.sleep(0.05)
+    reads_per_second = (len(read_statuses) - reads_before) / (time.perf_counter() - reading_since)
     stop.set()
     for t in threads:
         t.join()
-    return latencies, refused, sum(1 for s in read_statuses if s != 200)
+    return latencies, refused, sum(1 for s in read_statuses if s != 200), reads_per_second
 
 
 def run(url: str, bodies: list[bytes], requests: int, readers: int) -> None:
@@ -318,8 +323,8 @@ def run(url: str, bodies: list[bytes], requests: int, readers: int) -> None:
             f"min {min(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms ({requests} requests)"
         )
         if readers:
-            idle, _, _ = acks_while_reading(base, path, 0, deliveries=ACKS)
-            latencies, refused, failed_reads = acks_while_reading(base, path, readers, deliveries=ACKS)
+            idle, _, _, _ = acks_while_reading(base, path, 0, deliveries=ACKS)
+            latencies, refused, failed_reads, rate = acks_while_reading(base, path, readers, deliveries=ACKS)
             for label, values in (
                 ("no reader (baseline)", idle),
                 (f"{readers} clients reading it", latencies),
@@ -331,7 +336,8 @@ def run(url: str, bodies: list[bytes], requests: int, readers: int) -> None:
             print(
                 f"  ratio p50 / p99 to the baseline: {quantile(latencies, 0.5) / quantile(idle, 0.5):.1f}x / "
                 f"{quantile(latencies, 0.99) / quantile(idle, 0.99):.1f}x; "
-                f"{refused} of {len(latencies)} not acknowledged; {failed_reads} reads not 200"
+                f"{refused} of {len(latencies)} not acknowledged; {failed_reads} reads not 200; "
+                f"{rate:.1f} reads/s served meanwhile"
             )
     runtime = _runtime(url)
     try:
