@@ -6,17 +6,18 @@ holds back webhook acknowledgements.
 
 Plays one Zoom meeting of N participants (each joins once and leaves once) with the emulator's
 meeting player (`--live`: no end yet, half of them still in), stores the real webhook bodies in
-the inbox and lets the worker turn them into a
-discovered meeting, then serves the real app (`create_app(build_runtime(...))`, no in-process
-worker) on a loopback port and times:
+the inbox and lets the worker turn them into a discovered meeting, then serves the real app
+(`create_app(build_runtime(...))`, no in-process worker, uvloop + httptools) in a process of its
+own on a loopback port (so this process's clients never share its GIL) and times:
 
 - `GET .../attendance` over HTTP, one request at a time (the worker stored the record; it is
   served from there);
 - in process, side by side: the record computed at read time and rendered by the pydantic
   response model (how every read was served before records were stored), and the stored record
   read and rendered as the route serves it now;
-- with `--readers C`: C clients reading that record in a loop while signed webhook deliveries are
-  posted one at a time; prints their acknowledgement latency (intake has its own database pool).
+- with `--readers C`: signed webhook deliveries posted one at a time, first with nobody reading
+  (the baseline), then while C clients read that record in a loop; prints both acknowledgement
+  latencies and their ratio (intake has its own database pool).
 
 Prints figures only; asserts nothing about speed. SQLite (a temp file) always; PostgreSQL with
 --database-url (a fresh schema, dropped afterwards).
@@ -27,17 +28,22 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
+import socket
 import statistics
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
 
 import httpx
+import uvicorn
 from sqlalchemy import create_engine, text
 
-from integrations.sandbox.server import serve_in_thread
 from integrations.sandbox.zoom import End, Join, Leave, MeetingPlayer, ScriptPerson, Start, ZoomEmulatorConfig
 from integrations.sandbox.zoom.config import ZoomUser
 from integrations.sandbox.zoom.state import ZoomEmulatorState
@@ -107,8 +113,8 @@ def store_meeting(url: str, bodies: list[bytes]) -> str:
     return items[0].id
 
 
-def serve(url: str) -> tuple[Runtime, str]:
-    """The production app as `salesmeet serve --no-worker` builds it, with a reports key."""
+def _runtime(url: str) -> Runtime:
+    """The production app's runtime as `salesmeet serve --no-worker` builds it, with a reports key."""
     config = parse_config(
         {
             "public_url": "http://127.0.0.1:9",
@@ -127,8 +133,49 @@ def serve(url: str) -> tuple[Runtime, str]:
     settings = Settings(database_url=url).with_secrets(
         {"zoom_webhook_secret_token": WEBHOOK_SECRET, "zoom_client_secret": "unused-here"}
     )
-    runtime = build_runtime(config, settings)
-    return runtime, serve_in_thread(create_app(runtime, run_worker=False), lifespan="on").url
+    return build_runtime(config, settings)
+
+
+def _serve_process(url: str, port_out: Connection) -> None:
+    """Child process entry: the app on the production stack (uvloop + httptools), no worker."""
+    configure_logging(json_format=True, level="WARNING")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port_out.send(sock.getsockname()[1])
+    port_out.close()
+    app = create_app(_runtime(url), run_worker=False)
+    config = uvicorn.Config(
+        app, lifespan="on", log_level="warning", access_log=False, loop="uvloop", http="httptools"
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+@contextmanager
+def serve(url: str) -> Iterator[str]:
+    """The app in a process of its own (its GIL is not shared with this process's clients)."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_serve_process, args=(url, sender), daemon=True)
+    process.start()
+    sender.close()
+    port: int = receiver.recv()
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code < 500:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or not process.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        process.terminate()
+        process.join(10)
 
 
 def in_process(runtime: Runtime, meeting_id: str, runs: int = 3) -> dict[str, float]:
@@ -208,13 +255,19 @@ def signed_delivery(n: int) -> tuple[bytes, dict[str, str]]:
     }
 
 
+ACKS = 40  # deliveries posted one at a time, 50 ms apart, per measurement
+
+
 def quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def acks_while_reading(base: str, path: str, readers: int, deliveries: int) -> tuple[list[float], int, int]:
-    """Webhook acknowledgement latencies while `readers` clients read the record in a loop."""
+def acks_while_reading(
+    base: str, path: str, readers: int, deliveries: int
+) -> tuple[list[float], int, int, float]:
+    """Webhook acknowledgement latencies while `readers` clients read the record in a loop; how many
+    acks were refused, how many reads failed, and the reads served per second meanwhile."""
     stop = threading.Event()
     read_statuses: list[int] = []
 
@@ -228,7 +281,9 @@ def acks_while_reading(base: str, path: str, readers: int, deliveries: int) -> t
     threads = [threading.Thread(target=read, daemon=True) for _ in range(readers)]
     for t in threads:
         t.start()
-    time.sleep(1.0)  # the readers are busy before the first delivery
+    if readers:
+        time.sleep(1.0)  # the readers are busy before the first delivery
+    reads_before, reading_since = len(read_statuses), time.perf_counter()
     latencies: list[float] = []
     refused = 0
     with httpx.Client(base_url=base, timeout=60) as client:
@@ -239,19 +294,19 @@ def acks_while_reading(base: str, path: str, readers: int, deliveries: int) -> t
             latencies.append(time.perf_counter() - began)
             refused += response.status_code != 200
             time.sleep(0.05)
+    reads_per_second = (len(read_statuses) - reads_before) / (time.perf_counter() - reading_since)
     stop.set()
     for t in threads:
         t.join()
-    return latencies, refused, sum(1 for s in read_statuses if s != 200)
+    return latencies, refused, sum(1 for s in read_statuses if s != 200), reads_per_second
 
 
 def run(url: str, bodies: list[bytes], requests: int, readers: int) -> None:
     began = time.perf_counter()
     meeting_id = store_meeting(url, bodies)
     print(f"  stored and applied {len(bodies)} deliveries in {time.perf_counter() - began:.1f} s")
-    runtime, base = serve(url)
     path = f"/v1/meetings/{meeting_id}/attendance"
-    try:
+    with serve(url) as base:
         with httpx.Client(base_url=base, timeout=120) as client:
             headers = {"Authorization": f"Bearer {READER_KEY}"}
             first = client.get(path, headers=headers)
@@ -267,28 +322,39 @@ def run(url: str, bodies: list[bytes], requests: int, readers: int) -> None:
             f"  over HTTP, one at a time: median {statistics.median(seconds) * 1000:.0f} ms, "
             f"min {min(seconds) * 1000:.0f} ms, max {max(seconds) * 1000:.0f} ms ({requests} requests)"
         )
-        steps = in_process(runtime, meeting_id)
-        before = steps["compute"] + steps["model_json"]
-        after = steps["stored"] + steps["stored_json"]
-        print(
-            f"  in process, computed at read time (before): read + compute {steps['compute'] * 1000:.0f} ms, "
-            f"JSON by the response model {steps['model_json'] * 1000:.0f} ms, total {before * 1000:.0f} ms"
-        )
-        print(
-            f"  in process, stored record (now): read {steps['stored'] * 1000:.0f} ms, "
-            f"JSON {steps['stored_json'] * 1000:.0f} ms, total {after * 1000:.0f} ms "
-            f"({before / after:.0f}x faster)"
-        )
         if readers:
-            latencies, refused, failed_reads = acks_while_reading(base, path, readers, deliveries=40)
-            p50 = quantile(latencies, 0.5) * 1000
+            idle, _, _, _ = acks_while_reading(base, path, 0, deliveries=ACKS)
+            latencies, refused, failed_reads, rate = acks_while_reading(base, path, readers, deliveries=ACKS)
+            for label, values in (
+                ("no reader (baseline)", idle),
+                (f"{readers} clients reading it", latencies),
+            ):
+                print(
+                    f"  webhook acks, {label}: p50 {quantile(values, 0.5) * 1000:.1f} ms, "
+                    f"p99 {quantile(values, 0.99) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms"
+                )
             print(
-                f"  webhook acks while {readers} clients read it: p50 {p50:.0f} ms, "
-                f"p99 {quantile(latencies, 0.99) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; "
-                f"{refused} of {len(latencies)} not acknowledged; {failed_reads} reads not 200"
+                f"  ratio p50 / p99 to the baseline: {quantile(latencies, 0.5) / quantile(idle, 0.5):.1f}x / "
+                f"{quantile(latencies, 0.99) / quantile(idle, 0.99):.1f}x; "
+                f"{refused} of {len(latencies)} not acknowledged; {failed_reads} reads not 200; "
+                f"{rate:.1f} reads/s served meanwhile"
             )
+    runtime = _runtime(url)
+    try:
+        steps = in_process(runtime, meeting_id)
     finally:
         runtime.close()
+    before = steps["compute"] + steps["model_json"]
+    after = steps["stored"] + steps["stored_json"]
+    print(
+        f"  in process, computed at read time (before): read + compute {steps['compute'] * 1000:.0f} ms, "
+        f"JSON by the response model {steps['model_json'] * 1000:.0f} ms, total {before * 1000:.0f} ms"
+    )
+    print(
+        f"  in process, stored record (now): read {steps['stored'] * 1000:.0f} ms, "
+        f"JSON {steps['stored_json'] * 1000:.0f} ms, total {after * 1000:.0f} ms "
+        f"({before / after:.0f}x faster)"
+    )
 
 
 def main() -> None:

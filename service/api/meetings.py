@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
 
-from service.api.attendance_json import attendance_json
+from service.api.attendance_json import attendance_json, render_in_thread
 from service.api.deps import CrmCaller, ReaderCaller, ServicesDep
 from service.api.error_docs import V1_ERRORS
 from service.api.schemas import (
@@ -215,4 +215,4 @@ async def get_attendance(meeting_id: str, caller: ReaderCaller, svc: ServicesDep
         view = read_attendance(svc.db, meeting_id, svc.attendance_policy, svc.clock())
         return attendance_json(view.meeting, view.record)
 
-    return Response(await run_in_threadpool(query), media_type="application/json")
+    return Response(await render_in_thread(query), media_type="application/json")

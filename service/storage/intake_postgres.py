@@ -5,8 +5,10 @@ in. The connection is intake's own (API reads holding every pooled connection ne
 delivery's 2xx) and runs in autocommit, so the batch's single INSERT is its own transaction: when
 the statement returns, it committed (and, with the server's default `synchronous_commit`, its WAL
 is flushed). The rows come as parallel arrays (`unnest`), so the statement's text never changes
-and psycopg prepares it once. A batch that also touches `provider_status` (at most once a second)
-runs both statements in one transaction.
+and psycopg prepares it once. Every parameter is bound in binary (`%b`): an array of text in text
+format is quoted and escaped element by element in Python (a regex substitution per JSON quote),
+which cost the loop more than the rest of the request (bench/README.md). A batch that also
+touches `provider_status` (at most once a second) runs both statements in one transaction.
 
 A connection that failed is dropped; the next batch opens a new one.
 """
@@ -27,9 +29,9 @@ _INSERT = """
 INSERT INTO webhook_deliveries (
     provider, delivery_key, received_at, body, headers, status, needs_resolution, attempts, next_attempt_at
 )
-SELECT d.provider, d.delivery_key, %(now)s, d.body, d.headers::json, d.status, d.needs_resolution, 0, %(now)s
-FROM unnest(%(provider)s::text[], %(delivery_key)s::text[], %(body)s::bytea[], %(headers)s::text[],
-            %(status)s::text[], %(needs_resolution)s::boolean[])
+SELECT d.provider, d.delivery_key, %(now)b, d.body, d.headers::json, d.status, d.needs_resolution, 0, %(now)b
+FROM unnest(%(provider)b::text[], %(delivery_key)b::text[], %(body)b::bytea[], %(headers)b::text[],
+            %(status)b::text[], %(needs_resolution)b::boolean[])
      AS d(provider, delivery_key, body, headers, status, needs_resolution)
 ON CONFLICT (provider, delivery_key) DO NOTHING
 RETURNING provider, delivery_key

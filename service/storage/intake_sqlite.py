@@ -4,10 +4,11 @@ Why a thread of its own, and why the bare driver: under a join storm the event l
 nearly all the time, and a thread that releases it (every sqlite3 call does) waits up to a switch
 interval (5 ms) to get it back. The earlier write went through SQLAlchemy on a pooled thread and
 gave the GIL up at every row of `INSERT ... RETURNING`; the batch's flush took several times its
-write. Here a batch costs a handful of driver calls: BEGIN IMMEDIATE, one SELECT of the keys
-already stored, one multi-row INSERT of the new ones, the rare touch, COMMIT (one fsync:
-`synchronous=FULL`, as every connection of the service). The thread takes one batch at a time
-from a C queue and wakes the loop once, with the batch's outcome.
+write. Here a batch is one driver call: one multi-row `INSERT ... ON CONFLICT DO NOTHING` in
+autocommit, its own transaction (one fsync: `synchronous=FULL`, as every connection of the
+service). Only a batch that also touches `provider_status` (at most once a second) takes BEGIN
+IMMEDIATE, a SELECT of the keys already stored, the INSERT, the touch and COMMIT. The thread takes
+one batch at a time from a C queue and wakes the loop once, with the batch's outcome.
 
 The values are written exactly as SQLAlchemy writes them (service.storage.tables): UTC instants
 as `YYYY-MM-DD HH:MM:SS.ffffff` text, headers as `json.dumps`, booleans as 0/1.
@@ -138,25 +139,15 @@ def _write(
 ) -> set[DeliveryKey]:
     if not rows and not touch:
         return set()
+    if not touch:
+        return _insert_alone(conn, rows, params, by_provider, stamp)
     conn.execute("BEGIN IMMEDIATE")  # the write lock now: what SELECT sees stays true until COMMIT
     try:
-        stored: set[DeliveryKey] = set()
-        for provider, keys in by_provider.items():
-            marks = ", ".join("?" * len(keys))
-            # Only "?" placeholders are formatted in; the values are bound.
-            stored_keys = f"SELECT delivery_key FROM webhook_deliveries WHERE provider = ? AND delivery_key IN ({marks})"  # noqa: S608, E501
-            found = conn.execute(
-                stored_keys,
-                (provider, *keys),
-            ).fetchall()
-            stored.update((provider, key) for (key,) in found)
+        stored = _stored_keys(conn, by_provider)
         if stored:
             rows, params = _without(rows, params, stored)
         if rows:
-            conn.execute(
-                f"INSERT INTO webhook_deliveries ({_COLUMNS}) VALUES {', '.join([_ROW] * len(rows))}",  # noqa: S608
-                params,
-            )
+            conn.execute(_insert_statement(len(rows)), params)
         for provider in sorted(set(touch)):
             conn.execute(
                 "INSERT INTO provider_status (provider, last_webhook_at) VALUES (?, ?) "
@@ -169,6 +160,54 @@ def _write(
             conn.execute("ROLLBACK")
         raise
     return {(d.provider, d.delivery_key) for d in rows}
+
+
+def _insert_alone(
+    conn: sqlite3.Connection,
+    rows: Sequence[Delivery],
+    params: Sequence[Any],
+    by_provider: dict[str, list[str]],
+    stamp: str,
+) -> set[DeliveryKey]:
+    """The batch as one statement in autocommit: its own transaction, committed (fsync'd) when the
+    call returns, and the GIL given up and taken back once, not at each of BEGIN, SELECT, INSERT
+    and COMMIT (each take-back can wait a switch interval while the loop is busy). SQLite takes the
+    write lock at the statement's start, waiting on the busy timeout as BEGIN IMMEDIATE does.
+
+    When every row was inserted (the usual batch), every key was new. Otherwise the batch held a
+    key already stored: the new ones are found by this batch's `received_at`. That only decides
+    which answers count as duplicates (a metric); every delivery of the batch is stored either way.
+    """
+    inserted = conn.execute(_insert_statement(len(rows), ignoring_stored=True), params).rowcount
+    if inserted == len(rows):
+        return {(d.provider, d.delivery_key) for d in rows}
+    return _stored_keys(conn, by_provider, received_at=stamp)
+
+
+def _insert_statement(count: int, *, ignoring_stored: bool = False) -> str:
+    statement = f"INSERT INTO webhook_deliveries ({_COLUMNS}) VALUES {', '.join([_ROW] * count)}"  # noqa: S608
+    if ignoring_stored:
+        statement += " ON CONFLICT (provider, delivery_key) DO NOTHING"
+    return statement
+
+
+def _stored_keys(
+    conn: sqlite3.Connection, by_provider: dict[str, list[str]], *, received_at: str | None = None
+) -> set[DeliveryKey]:
+    """Which of the keys are stored (received at `received_at`, when given)."""
+    stored: set[DeliveryKey] = set()
+    for provider, keys in by_provider.items():
+        marks = ", ".join("?" * len(keys))
+        # Only "?" placeholders are formatted in; the values are bound.
+        query = (
+            f"SELECT delivery_key FROM webhook_deliveries WHERE provider = ? AND delivery_key IN ({marks})"  # noqa: S608
+        )
+        bound: tuple[str, ...] = (provider, *keys)
+        if received_at is not None:
+            query += " AND received_at = ?"
+            bound += (received_at,)
+        stored.update((provider, key) for (key,) in conn.execute(query, bound).fetchall())
+    return stored
 
 
 def _without(

@@ -109,6 +109,9 @@ meetings = Table(
     # Everything the comparison report reads, by scheduled start: a period is one range of this index
     # and never a random read of each row (on SQLite a year's report is ~3x faster this way).
     Index("ix_meetings_report", *REPORT_COLUMNS),
+    # The report's lookup of a participant row's meeting (per-person rates): by id, with what it
+    # filters and groups by, so the meeting's row itself is never read.
+    Index("ix_meetings_report_lookup", "id", "start_at", "status", "kind", "provider", "organizer_email"),
 )
 
 meeting_attendees = Table(

@@ -86,6 +86,43 @@ async def test_a_delivery_sent_again_is_stored_once(db: Database) -> None:
     assert {r.status for r in delivery_rows(db)} == {"pending"}
 
 
+async def test_a_batch_mixing_a_stored_key_and_new_ones_answers_each_and_stores_the_new(db: Database) -> None:
+    writer = InboxWriter(db)
+    await writer.start()
+    try:
+        first = await writer.store(raw_delivery(1))
+        # One batch: the stored key again, between two new ones (the writer is idle, so they share it).
+        mixed = await asyncio.gather(*(writer.store(raw_delivery(n)) for n in (3, 1, 2)))
+    finally:
+        await writer.stop()
+    assert first is True
+    assert mixed == [True, False, True]
+    assert sorted(r.delivery_key for r in delivery_rows(db)) == [
+        "sha256:test-1",
+        "sha256:test-2",
+        "sha256:test-3",
+    ]
+
+
+async def test_intake_stores_body_and_headers_byte_for_byte(db: Database) -> None:
+    # What array and JSON escaping would touch: quotes, backslashes, braces, commas, NUL, non-UTF-8.
+    body = b'{"topic":"a \\"quoted\\" {x, y}","raw":"\\u0000"}\x00\xff\xfe'
+    headers = {"x-zm-trackingid": 'v"1\\,{2}', "x-note": "caf\u00e9 NULL"}
+    writer = InboxWriter(db)
+    await writer.start()
+    try:
+        stored = await asyncio.gather(
+            writer.store(Delivery("zoom", "sha256:exact", body, headers)),
+            writer.store(raw_delivery(1)),
+        )
+    finally:
+        await writer.stop()
+    assert stored == [True, True]
+    (row,) = delivery_rows(db, delivery_key="sha256:exact")
+    assert bytes(row.body) == body
+    assert row.headers == headers
+
+
 async def test_concurrent_different_deliveries_are_all_committed_in_few_transactions(db: Database) -> None:
     commits: list[datetime] = []
 
