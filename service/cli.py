@@ -13,6 +13,7 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from integrations.registry import DEFAULT_PLUGINS
 from service.api.app import create_app
@@ -168,12 +169,20 @@ _CRM_NAMES = ", ".join(DEFAULT_PLUGINS.crms.names())
 
 @outbox_app.command("status")
 def outbox_status() -> None:
-    """Per CRM: inbound deliveries and write-back items by state, the oldest pending, the last error."""
+    """Per CRM: inbound deliveries and write-back items by state, the oldest pending, the last error,
+    and the most recently parked deliveries and write-backs with why they were parked."""
     db = Database(create_database_engine(Settings().database_url))
     with db.read() as conn:
         deliveries = crm_repo.delivery_counts(conn)
         names = sorted({crm for crm, _ in deliveries} | set(crm_repo.outbox_crms(conn)))
         summaries = [crm_repo.outbox_summary(conn, name) for name in names]
+        parked = {
+            name: (
+                crm_repo.recent_parked_deliveries(conn, name),
+                crm_repo.recent_parked_write_backs(conn, name),
+            )
+            for name in names
+        }
     db.dispose()
     if not summaries:
         typer.echo("no CRM deliveries or write-backs yet")
@@ -184,7 +193,34 @@ def outbox_status() -> None:
         if summary.oldest_pending_at is not None:
             typer.echo(f"  oldest pending write-back since {summary.oldest_pending_at.isoformat()}")
         if summary.last_error:
-            typer.echo(f"  last error: {summary.last_error}")
+            typer.echo(f"  last error: {crm_repo.error_preview(summary.last_error)}")
+        if any(parked[summary.crm]):
+            Console().print(_parked_table(summary.crm, *parked[summary.crm]))
+
+
+def _parked_table(
+    crm: str, deliveries: list[crm_repo.ParkedDelivery], write_backs: list[crm_repo.ParkedWriteBack]
+) -> Table:
+    """The most recent parked items, one row each: an admin fixes the cause, then replays them."""
+    table = Table(title=f"{crm}: recently parked (replay with `salesmeet outbox replay`)")
+    table.add_column("parked")
+    table.add_column("delivery / record", overflow="fold")
+    table.add_column("attempts", justify="right")
+    table.add_column("at (UTC)", no_wrap=True)
+    table.add_column("why", overflow="fold")
+    # Text, not str: a CRM's key or message with "[...]" in it is shown as sent, not read as markup.
+    for d in deliveries:
+        table.add_row(
+            "delivery", Text(d.delivery_key), str(d.attempts), _when(d.parked_at), Text(d.error or "")
+        )
+    for w in write_backs:
+        what = Text(f"{w.record_id or '-'} (meeting {w.meeting_id})")
+        table.add_row("write-back", what, str(w.attempts), _when(w.parked_at), Text(w.error or ""))
+    return table
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
 @outbox_app.command("replay")

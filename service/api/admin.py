@@ -3,11 +3,12 @@ deliveries and the write-back outbox."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from service.api.deps import AdminCaller, ServicesDep
 from service.api.error_docs import error_responses
@@ -15,6 +16,10 @@ from service.domain.meeting import ProviderName
 from service.storage import crm_repo, provider_status_repo, subscriptions_repo
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=error_responses(401, 403, 503))
+
+# Enough to see whether one cause parked them all; the rest are in `crm_deliveries`/`crm_outbox`.
+RECENT_PARKED = 5
+_PARKED_ERROR = f"Why it was parked: the stored error, cut to {crm_repo.ERROR_PREVIEW_CHARS} characters."
 
 
 class SubscriptionOut(BaseModel):
@@ -77,10 +82,29 @@ async def provider_health(caller: AdminCaller, svc: ServicesDep) -> list[Provide
     return await run_in_threadpool(collect)
 
 
+class ParkedDeliveryOut(BaseModel):
+    delivery_key: str
+    attempts: int
+    parked_at: datetime | None
+    error: str | None = Field(description=_PARKED_ERROR)
+
+
 class CrmDeliveriesOut(BaseModel):
     pending: int
     done: int
     parked: int
+    recent_parked: list[ParkedDeliveryOut] = Field(
+        description=f"The {RECENT_PARKED} most recently parked deliveries, newest first."
+    )
+
+
+class ParkedWriteBackOut(BaseModel):
+    meeting_id: str
+    record_id: str | None = Field(description="The CRM record the meeting came from.")
+    remote_id: str | None = Field(description="The CRM object written to, once one was created.")
+    attempts: int
+    parked_at: datetime
+    error: str | None = Field(description=_PARKED_ERROR)
 
 
 class CrmOutboxOut(BaseModel):
@@ -90,6 +114,9 @@ class CrmOutboxOut(BaseModel):
     oldest_pending_at: datetime | None
     last_written_at: datetime | None
     last_error: str | None
+    recent_parked: list[ParkedWriteBackOut] = Field(
+        description=f"The {RECENT_PARKED} most recently parked write-backs, newest first."
+    )
 
 
 class CrmStatusOut(BaseModel):
@@ -102,7 +129,8 @@ class CrmStatusOut(BaseModel):
 
 @router.get("/crm", response_model=list[CrmStatusOut])
 async def crm_status(caller: AdminCaller, svc: ServicesDep) -> list[CrmStatusOut]:
-    """Per enabled CRM: inbound deliveries by status and the write-back outbox's state."""
+    """Per enabled CRM: inbound deliveries by status and the write-back outbox's state, with the
+    most recently parked of each and why they were parked."""
 
     def collect() -> list[CrmStatusOut]:
         result = []
@@ -112,19 +140,23 @@ async def crm_status(caller: AdminCaller, svc: ServicesDep) -> list[CrmStatusOut
                 if not section.enabled:
                     continue
                 outbox = crm_repo.outbox_summary(conn, name)
+                parked_deliveries = crm_repo.recent_parked_deliveries(conn, name, RECENT_PARKED)
+                parked_write_backs = crm_repo.recent_parked_write_backs(conn, name, RECENT_PARKED)
                 result.append(
                     CrmStatusOut(
                         crm=name,
                         sandbox=section.sandbox,
                         write_back=section.write_back,
                         deliveries=CrmDeliveriesOut(
-                            **{s: deliveries.get((name, s), 0) for s in crm_repo.STATES}
+                            **{s: deliveries.get((name, s), 0) for s in crm_repo.STATES},
+                            recent_parked=[ParkedDeliveryOut(**asdict(p)) for p in parked_deliveries],
                         ),
                         outbox=CrmOutboxOut(
                             **outbox.counts,
                             oldest_pending_at=outbox.oldest_pending_at,
                             last_written_at=outbox.last_written_at,
                             last_error=outbox.last_error,
+                            recent_parked=[ParkedWriteBackOut(**asdict(p)) for p in parked_write_backs],
                         ),
                     )
                 )

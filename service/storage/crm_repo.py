@@ -19,6 +19,9 @@ DONE = "done"
 PARKED = "parked"
 STATES = (PENDING, DONE, PARKED)
 CLAIM = timedelta(minutes=2)
+# What an admin reads of a stored error (which keeps up to 2,000 characters): the code and the
+# CRM's first words say why; the rest of a long validation message is noise in a table.
+ERROR_PREVIEW_CHARS = 300
 
 
 def _dialect(conn: Connection) -> Any:
@@ -105,6 +108,34 @@ def delivery_counts(conn: Connection) -> dict[tuple[str, str], int]:
     c = crm_deliveries.c
     rows = conn.execute(select(c.crm, c.status, func.count()).group_by(c.crm, c.status)).all()
     return {(str(crm), str(status)): int(n) for crm, status, n in rows}
+
+
+@dataclass(frozen=True)
+class ParkedDelivery:
+    delivery_key: str
+    attempts: int
+    parked_at: datetime | None
+    error: str | None
+
+
+def recent_parked_deliveries(conn: Connection, crm: str, limit: int = 5) -> list[ParkedDelivery]:
+    """The CRM's most recently parked inbound deliveries, newest first, with why."""
+    c = crm_deliveries.c
+    rows = conn.execute(
+        select(c.delivery_key, c.attempts, c.processed_at, c.last_error)
+        .where(c.crm == crm, c.status == PARKED)
+        .order_by(c.processed_at.desc(), c.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        ParkedDelivery(r.delivery_key, r.attempts, r.processed_at, error_preview(r.last_error)) for r in rows
+    ]
+
+
+def error_preview(error: str | None) -> str | None:
+    if error is None or len(error) <= ERROR_PREVIEW_CHARS:
+        return error
+    return error[: ERROR_PREVIEW_CHARS - 1] + "…"
 
 
 def requeue_deliveries(conn: Connection, *, crm: str | None, status: str | None, now: datetime) -> int:
@@ -278,6 +309,34 @@ def outbox_summary(conn: Connection, crm: str) -> OutboxSummary:
         .limit(1)
     ).scalar()
     return OutboxSummary(crm, {s: counts.get(s, 0) for s in STATES}, oldest, written, error)
+
+
+@dataclass(frozen=True)
+class ParkedWriteBack:
+    meeting_id: str
+    record_id: str | None  # the CRM record the meeting came from (the deal, the event)
+    remote_id: str | None
+    attempts: int
+    parked_at: datetime
+    error: str | None
+
+
+def recent_parked_write_backs(conn: Connection, crm: str, limit: int = 5) -> list[ParkedWriteBack]:
+    """The CRM's most recently parked write-backs, newest first, with why."""
+    o, m = crm_outbox.c, meetings.c
+    rows = conn.execute(
+        select(o.meeting_id, m.external_id, o.remote_id, o.attempts, o.updated_at, o.last_error)
+        .select_from(crm_outbox.join(meetings, m.id == o.meeting_id))
+        .where(o.crm == crm, o.state == PARKED)
+        .order_by(o.updated_at.desc(), o.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        ParkedWriteBack(
+            r.meeting_id, r.external_id, r.remote_id, r.attempts, r.updated_at, error_preview(r.last_error)
+        )
+        for r in rows
+    ]
 
 
 def outbox_crms(conn: Connection) -> list[str]:

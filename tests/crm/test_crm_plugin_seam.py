@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
-from integrations.crm.base import CrmRateLimited, CrmRecord, CrmUnavailable, MeetingOutcome
+from integrations.crm.base import CrmRateLimited, CrmRecord, CrmRejected, CrmUnavailable, MeetingOutcome
 from integrations.crm.mapping import map_record
 from integrations.crm.plugin import CrmContext, CrmParts, CrmPlugin, CrmSection
 from integrations.plugin import Accept, Reject, SecretSpec, WebhookEndpoint, WebhookRequest, WebhookVerdict
@@ -24,6 +25,7 @@ from integrations.registry import DEFAULT_PLUGINS
 from integrations.sandbox.server import serve_in_thread
 from service.api.app import create_app
 from service.bootstrap import Runtime, build_runtime
+from service.cli import app as cli
 from service.config.errors import ConfigError
 from service.config.loader import parse_config
 from service.config.secrets import Settings
@@ -241,7 +243,7 @@ def test_cancel_is_written_back_once_through_an_outage_and_a_rate_limit(crm: Har
             "crm": "fakecrm",
             "sandbox": False,
             "write_back": True,
-            "deliveries": {"pending": 0, "done": 2, "parked": 0},
+            "deliveries": {"pending": 0, "done": 2, "parked": 0, "recent_parked": []},
             "outbox": {
                 "pending": 0,
                 "done": 1,
@@ -249,6 +251,7 @@ def test_cancel_is_written_back_once_through_an_outage_and_a_rate_limit(crm: Har
                 "oldest_pending_at": None,
                 "last_written_at": admin[0]["outbox"]["last_written_at"],
                 "last_error": None,
+                "recent_parked": [],
             },
         }
     ]
@@ -266,3 +269,52 @@ def test_a_record_that_is_not_a_meeting_is_parked_with_the_reason(crm: Harness) 
         row = conn.execute(select(crm_deliveries.c.status, crm_deliveries.c.last_error)).one()
     assert row.status == "parked" and "organizer" in row.last_error
     assert crm.meetings() == []
+
+
+def test_admin_api_and_outbox_status_show_why_deliveries_and_write_backs_were_parked(
+    crm: Harness, database_url: str
+) -> None:
+    crm.deliver("d1")
+    crm.runtime.worker.drain()
+    for n in range(1, 7):
+        crm.deliver(f"unreadable-{n}", id=f"deal-{n}", when="tomorrow at ten")
+    long_reason = "Property values were not valid: " + "hs_meeting_body too long; " * 40
+    crm.cloud.failures = [CrmRejected("fakecrm", long_reason)]
+    crm.deliver("d2", stage="lost", modified=2)
+    crm.runtime.worker.drain()
+
+    (status,) = crm.client.get("/v1/admin/crm", headers=auth(ADMIN_KEY)).json()
+    deliveries = status["deliveries"]
+    assert deliveries["parked"] == 6
+    # The five newest, newest first: they were parked in one round, so by arrival.
+    assert [d["delivery_key"] for d in deliveries["recent_parked"]] == [
+        f"unreadable-{n}" for n in (6, 5, 4, 3, 2)
+    ]
+    newest = deliveries["recent_parked"][0]
+    assert newest["attempts"] == 1 and newest["parked_at"] is not None
+    assert newest["error"] == "unreadable: when: not epoch ms or ISO 8601: 'tomorrow at ten'"
+
+    (meeting,) = crm.meetings()
+    (write_back,) = status["outbox"]["recent_parked"]
+    assert status["outbox"]["parked"] == 1
+    assert (write_back["meeting_id"], write_back["record_id"], write_back["remote_id"]) == (
+        meeting["id"],
+        "deal-7",
+        None,
+    )
+    assert write_back["attempts"] == 1 and write_back["parked_at"] is not None
+    error = write_back["error"]
+    assert error.startswith("crm_rejected: Property values were not valid: hs_meeting_body too long;")
+    assert len(error) == crm_repo.ERROR_PREVIEW_CHARS and error.endswith("…")
+
+    shown = CliRunner().invoke(
+        cli, ["outbox", "status"], env={"SALESMEET_DATABASE_URL": database_url, "COLUMNS": "250"}
+    )
+    assert shown.exit_code == 0, shown.output
+    out = shown.output
+    assert "fakecrm: deliveries: pending 0, done 2, parked 6; write-backs: pending 0, done 0, parked 1" in out
+    assert "unreadable-6" in out and "unreadable-2" in out and "unreadable-1 " not in out
+    assert "unreadable: when: not epoch ms or ISO 8601: 'tomorrow at ten'" in out
+    assert f"deal-7 (meeting {meeting['id']})" in out
+    assert "crm_rejected: Property values were not valid" in out
+    assert "s3cret" not in out and "t-1" not in out
