@@ -6,6 +6,7 @@ PostgreSQL, against the Zoom and HubSpot emulators."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -323,3 +324,33 @@ def test_the_video_conferencing_extension_creates_updates_and_deletes(hs: Harnes
     assert meeting["status"] == "cancelled"
     hs.work()
     assert hs.engagements() == []  # HubSpot's scheduler keeps its own engagement for these
+
+
+def test_the_admin_sees_why_a_delivery_and_a_write_back_were_parked(hs: Harness) -> None:
+    hs.sender.deliver(hs.deal("4711"))
+    hs.sender.deliver(hs.deal("4712", meeting_start="next tuesday"))
+    hs.work()
+    # The portal's admin deleted the custom property salesmeet writes the minutes to.
+    with hs.hubspot.state.lock:
+        hs.hubspot.state.custom_properties = frozenset({"salesmeet_attendance"})
+    hs.sender.deliver(hs.deal("4711", meeting_status="cancelled", hs_lastmodifieddate="2026-11-23T10:00:00Z"))
+    hs.work()
+    assert hs.engagements() == []
+
+    (meeting,) = hs.meetings()
+    (hubspot,) = hs.client.get("/v1/admin/crm", headers=auth(ADMIN_KEY)).json()
+    (delivery,) = hubspot["deliveries"]["recent_parked"]
+    assert delivery["attempts"] == 1 and delivery["delivery_key"]
+    assert delivery["error"] == "unreadable: meeting_start: not epoch ms or ISO 8601: 'next tuesday'"
+    (write_back,) = hubspot["outbox"]["recent_parked"]
+    assert (write_back["meeting_id"], write_back["record_id"], write_back["attempts"]) == (
+        meeting["id"],
+        "4711",
+        1,
+    )
+    assert (
+        write_back["error"]
+        == "crm_rejected: POST /crm/v3/objects/meetings: 400 Property values were not valid"
+    )
+    token = hs.hubspot.state.access_token
+    assert token not in json.dumps(hubspot)
