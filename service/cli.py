@@ -202,7 +202,10 @@ def _parked_table(
     crm: str, deliveries: list[crm_repo.ParkedDelivery], write_backs: list[crm_repo.ParkedWriteBack]
 ) -> Table:
     """The most recent parked items, one row each: an admin fixes the cause, then replays them."""
-    table = Table(title=f"{crm}: recently parked (replay with `salesmeet outbox replay`)")
+    table = Table(
+        title=f"{crm}: recently parked",
+        caption="after a fix: `salesmeet outbox replay` (`--inbound` for deliveries)",
+    )
     table.add_column("parked")
     table.add_column("delivery / record", overflow="fold")
     table.add_column("attempts", justify="right")

@@ -17,8 +17,6 @@ from service.storage import crm_repo, provider_status_repo, subscriptions_repo
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=error_responses(401, 403, 503))
 
-# Enough to see whether one cause parked them all; the rest are in `crm_deliveries`/`crm_outbox`.
-RECENT_PARKED = 5
 _PARKED_ERROR = f"Why it was parked: the stored error, cut to {crm_repo.ERROR_PREVIEW_CHARS} characters."
 
 
@@ -94,7 +92,7 @@ class CrmDeliveriesOut(BaseModel):
     done: int
     parked: int
     recent_parked: list[ParkedDeliveryOut] = Field(
-        description=f"The {RECENT_PARKED} most recently parked deliveries, newest first."
+        description=f"The {crm_repo.RECENT_PARKED} most recently parked deliveries, newest first."
     )
 
 
@@ -115,7 +113,7 @@ class CrmOutboxOut(BaseModel):
     last_written_at: datetime | None
     last_error: str | None
     recent_parked: list[ParkedWriteBackOut] = Field(
-        description=f"The {RECENT_PARKED} most recently parked write-backs, newest first."
+        description=f"The {crm_repo.RECENT_PARKED} most recently parked write-backs, newest first."
     )
 
 
@@ -140,8 +138,8 @@ async def crm_status(caller: AdminCaller, svc: ServicesDep) -> list[CrmStatusOut
                 if not section.enabled:
                     continue
                 outbox = crm_repo.outbox_summary(conn, name)
-                parked_deliveries = crm_repo.recent_parked_deliveries(conn, name, RECENT_PARKED)
-                parked_write_backs = crm_repo.recent_parked_write_backs(conn, name, RECENT_PARKED)
+                parked_deliveries = crm_repo.recent_parked_deliveries(conn, name)
+                parked_write_backs = crm_repo.recent_parked_write_backs(conn, name)
                 result.append(
                     CrmStatusOut(
                         crm=name,

@@ -22,6 +22,9 @@ CLAIM = timedelta(minutes=2)
 # What an admin reads of a stored error (which keeps up to 2,000 characters): the code and the
 # CRM's first words say why; the rest of a long validation message is noise in a table.
 ERROR_PREVIEW_CHARS = 300
+# How many parked items an admin is shown per CRM and kind: enough to see whether one cause parked
+# them all; the rest are in `crm_deliveries` and `crm_outbox`.
+RECENT_PARKED = 5
 
 
 def _dialect(conn: Connection) -> Any:
@@ -118,7 +121,7 @@ class ParkedDelivery:
     error: str | None
 
 
-def recent_parked_deliveries(conn: Connection, crm: str, limit: int = 5) -> list[ParkedDelivery]:
+def recent_parked_deliveries(conn: Connection, crm: str, limit: int = RECENT_PARKED) -> list[ParkedDelivery]:
     """The CRM's most recently parked inbound deliveries, newest first, with why."""
     c = crm_deliveries.c
     rows = conn.execute(
@@ -321,7 +324,9 @@ class ParkedWriteBack:
     error: str | None
 
 
-def recent_parked_write_backs(conn: Connection, crm: str, limit: int = 5) -> list[ParkedWriteBack]:
+def recent_parked_write_backs(
+    conn: Connection, crm: str, limit: int = RECENT_PARKED
+) -> list[ParkedWriteBack]:
     """The CRM's most recently parked write-backs, newest first, with why."""
     o, m = crm_outbox.c, meetings.c
     rows = conn.execute(
