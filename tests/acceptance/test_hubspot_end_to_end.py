@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -116,11 +117,11 @@ class Harness:
             )
 
 
-@pytest.fixture
-def hs(database_url: str) -> Iterator[Harness]:
+@contextmanager
+def running_hubspot(database_url: str, **hubspot: Any) -> Iterator[Harness]:
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     data: dict[str, Any] = sandbox_config()
-    data["crm"] = {"hubspot": {"enabled": True, "sandbox": True}}
+    data["crm"] = {"hubspot": {"enabled": True, "sandbox": True, **hubspot}}
     settings = Settings(database_url=database_url).with_secrets({"zoom_webhook_secret_token": SANDBOX_SECRET})
     runtime = build_runtime(parse_config(data), settings, clock=clock)
     upgrade_database(runtime.db.engine)
@@ -138,6 +139,12 @@ def hs(database_url: str) -> Iterator[Harness]:
     finally:
         server.stop()
         runtime.close()
+
+
+@pytest.fixture
+def hs(database_url: str) -> Iterator[Harness]:
+    with running_hubspot(database_url) as harness:
+        yield harness
 
 
 HELD: Sequence[Step] = (
@@ -354,3 +361,45 @@ def test_the_admin_sees_why_a_delivery_and_a_write_back_were_parked(hs: Harness)
     )
     token = hs.hubspot.state.access_token
     assert token not in json.dumps(hubspot)
+
+
+def test_api_key_mode_takes_the_workflow_key_while_the_extension_still_verifies_signatures(
+    database_url: str,
+) -> None:
+    with running_hubspot(database_url, webhook_auth="api_key") as hs:
+        key, app_secret = hs.sender.api_key, hs.sender.app_secret
+        assert key and app_secret and key != app_secret  # two secrets, each with one meaning
+        refused = {
+            "wrong": dataclasses.replace(hs.sender, api_key=key[::-1]).deliver(hs.deal()),
+            "missing": hs.sender.deliver(hs.deal(), signing="none"),
+            "app secret": dataclasses.replace(hs.sender, api_key=app_secret).deliver(hs.deal()),
+            "signed": hs.sender.deliver(hs.deal(), signing="v3"),
+        }
+        assert {why: [a.status for a in attempts] for why, attempts in refused.items()} == {
+            why: [401] for why in refused
+        }
+        with hs.runtime.db.read() as conn:
+            assert conn.execute(select(func.count()).select_from(crm_deliveries)).scalar_one() == 0
+
+        assert [a.status for a in hs.sender.deliver(hs.deal(), signing="api_key")] == [200]
+        with hs.runtime.db.read() as conn:
+            stored = conn.execute(select(crm_deliveries)).mappings().one()
+        assert key not in repr(dict(stored))  # the key was checked, and kept nowhere
+        hs.work()
+        (meeting,) = hs.meetings()
+        assert meeting["external_ref"] == {"system": "hubspot", "id": "4711"}
+
+        start = int((SCHEDULED + timedelta(days=2)).timestamp() * 1000)
+        payload = {
+            "portalId": 62515,
+            "userId": 123,
+            "userEmail": "host@acme.example",
+            "topic": "Demo with Bob",
+            "startTime": start,
+            "endTime": start + 30 * 60_000,
+        }
+        created = hs.sender.post("/crm/hubspot/video/create", payload)  # signed v3 by the app secret
+        assert created.status_code == 200, created.text
+        assert created.json()["conferenceUrl"].startswith("https://")
+        by_key = hs.sender.post("/crm/hubspot/video/create", payload, signing="api_key")
+        assert (by_key.status_code, by_key.json()["code"]) == (401, "missing_signature")

@@ -32,7 +32,8 @@ DEFAULT_MAPPING = CrmMapping(
 class WebhookAuth(StrEnum):
     # "Include request signature in header": the app's secret signs (v3, else v1/v2 as announced).
     SIGNATURE = "signature"
-    # "API key": a name, a location (header or query parameter) and the secret value.
+    # "API key": a name, a location (header or query parameter) and a value, which is its own secret
+    # (SALESMEET_HUBSPOT_WEBHOOK_API_KEY); the extension's calls are still signed by the app's secret.
     API_KEY = "api_key"
 
 

@@ -1,10 +1,11 @@
 """Workflow "Send a webhook" deliveries: verified before anything is stored, read later.
 
-The check accepts a request signed by the app's secret (v3, or v1/v2 as announced) or carrying
-the configured API key, and nothing else. The delivery key is the body's hash: HubSpot's retries
-of one delivery carry the same body (v3 re-signs each attempt with a new timestamp), so they are
-stored once. The parser reads the enrolled record in the flat shape ("customize request body")
-and the nested one (`properties.<name>` or `properties.<name>.value`, "include all properties").
+The check accepts, as `webhook_auth` says, a request signed by the app's client secret (v3, or
+v1/v2 as announced) or one carrying the workflow action's API key (its own secret), and nothing
+else. The delivery key is the body's hash: HubSpot's retries of one delivery carry the same body
+(v3 re-signs each attempt with a new timestamp), so they are stored once. The parser reads the
+enrolled record in the flat shape ("customize request body") and the nested one
+(`properties.<name>` or `properties.<name>.value`, "include all properties").
 """
 
 from __future__ import annotations
@@ -24,65 +25,70 @@ from integrations.plugin import Accept, Reject, WebhookCheck, WebhookEndpoint, W
 WORKFLOW_PATH = "/webhooks/hubspot"
 
 
-def request_check(
-    section: HubSpotConfig,
-    secret: str,
-    signed_url: str,
-    clock: Callable[[], datetime],
-    *,
-    accept_status: int = 200,
+def signed_url_of(section: HubSpotConfig, public_url: str, path: str) -> str:
+    """The URL HubSpot called, which v2 and v3 signatures cover."""
+    return f"{(section.signed_base_url or public_url).rstrip('/')}{path}"
+
+
+def signature_check(
+    section: HubSpotConfig, app_secret: str, signed_url: str, clock: Callable[[], datetime]
 ) -> WebhookCheck:
-    """The check for one endpoint whose public URL is `signed_url`."""
-    api_key_header = section.api_key_name.lower()
+    """Accepts a request signed by the app's client secret for the endpoint at `signed_url`."""
 
     async def check(request: WebhookRequest) -> WebhookVerdict:
-        if section.webhook_auth is WebhookAuth.API_KEY:
-            source = request.headers if section.api_key_location is ApiKeyLocation.HEADER else request.query()
-            name = (
-                api_key_header if section.api_key_location is ApiKeyLocation.HEADER else section.api_key_name
-            )
-            given = source.get(name, "")
-            if not hmac.compare_digest(given.encode(), secret.encode()):
-                return Reject(401, "bad_api_key", "the API key is missing or wrong")
-        else:
-            query = request.query_string.decode("latin-1")
-            problem = verify_signature(
-                secret=secret,
-                method="POST",
-                uri=f"{signed_url}?{query}" if query else signed_url,
-                body=request.body,
-                headers=request.headers,
-                now=clock(),
-                tolerance_seconds=section.webhook_timestamp_tolerance_seconds,
-            )
-            if problem is not None:
-                return Reject(401, problem.code, problem.message)
-        return Accept(hashlib.sha256(request.body).hexdigest(), status=accept_status)
+        query = request.query_string.decode("latin-1")
+        problem = verify_signature(
+            secret=app_secret,
+            method="POST",
+            uri=f"{signed_url}?{query}" if query else signed_url,
+            body=request.body,
+            headers=request.headers,
+            now=clock(),
+            tolerance_seconds=section.webhook_timestamp_tolerance_seconds,
+        )
+        if problem is not None:
+            return Reject(401, problem.code, problem.message)
+        return _accepted(request)
 
     return check
 
 
-def kept_headers(section: HubSpotConfig) -> frozenset[str]:
-    if section.webhook_auth is WebhookAuth.API_KEY and section.api_key_location is ApiKeyLocation.HEADER:
-        return frozenset({section.api_key_name.lower()})
-    return SIGNATURE_HEADERS
+def api_key_check(section: HubSpotConfig, api_key: str) -> WebhookCheck:
+    """Accepts a request carrying the workflow action's API key, where the section says it travels.
+
+    Only the key's hash is kept, and hashes are compared, so the comparison takes the same time
+    whatever was sent, its length included."""
+    expected = hashlib.sha256(api_key.encode()).digest()
+    in_header = section.api_key_location is ApiKeyLocation.HEADER
+    name = section.api_key_name.lower() if in_header else section.api_key_name
+
+    async def check(request: WebhookRequest) -> WebhookVerdict:
+        given = (request.headers if in_header else request.query()).get(name)
+        if not given:
+            return Reject(401, "missing_api_key", "the request carries no API key")
+        if not hmac.compare_digest(hashlib.sha256(given.encode()).digest(), expected):
+            return Reject(401, "bad_api_key", "the API key is wrong")
+        return _accepted(request)
+
+    return check
 
 
-def workflow_endpoint(
-    section: HubSpotConfig, secret: str, public_url: str, clock: Callable[[], datetime]
-) -> WebhookEndpoint:
-    signed_url = f"{(section.signed_base_url or public_url).rstrip('/')}{WORKFLOW_PATH}"
-    headers = kept_headers(section)
-    api_key_header = (
-        section.webhook_auth is WebhookAuth.API_KEY and section.api_key_location is ApiKeyLocation.HEADER
+def _accepted(request: WebhookRequest) -> Accept:
+    return Accept(hashlib.sha256(request.body).hexdigest())
+
+
+def workflow_endpoint(section: HubSpotConfig, check: WebhookCheck) -> WebhookEndpoint:
+    """`POST /webhooks/hubspot`, verified by `check` (the signature's or the API key's)."""
+    if section.webhook_auth is WebhookAuth.SIGNATURE:
+        return WebhookEndpoint(WORKFLOW_PATH, check, kept_headers=SIGNATURE_HEADERS, reads_query=True)
+    key_header = (
+        frozenset({section.api_key_name.lower()})
+        if section.api_key_location is ApiKeyLocation.HEADER
+        else frozenset()
     )
+    # The API key is checked, never stored (a query string is never stored either).
     return WebhookEndpoint(
-        WORKFLOW_PATH,
-        request_check(section, secret, signed_url, clock),
-        kept_headers=headers,
-        reads_query=True,
-        # The API key is checked, never stored.
-        credential_headers=headers if api_key_header else frozenset(),
+        WORKFLOW_PATH, check, kept_headers=key_header, reads_query=True, credential_headers=key_header
     )
 
 

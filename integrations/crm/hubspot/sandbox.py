@@ -1,6 +1,7 @@
 """HubSpot in sandbox mode: the loopback emulator stands in for the CRM API, with a generated
-private-app token and app secret; its sender signs workflow deliveries and extension calls to the
-address `serve` listens on. The one place the HubSpot plugin reaches into `integrations.sandbox`."""
+private-app token, app secret and workflow API key; its sender signs workflow deliveries and
+extension calls to the address `serve` listens on. The one place the HubSpot plugin reaches into
+`integrations.sandbox`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 import structlog
 
 from integrations.crm.hubspot.config import HubSpotConfig
+from integrations.crm.hubspot.secret_names import ACCESS_TOKEN, APP_SECRET, WEBHOOK_API_KEY
 from integrations.plugin import Sandbox, SandboxContext
 from integrations.sandbox.hubspot.app import create_hubspot_emulator
 from integrations.sandbox.hubspot.sender import HubSpotSender
@@ -18,7 +20,7 @@ from integrations.sandbox_secrets import sandbox_secrets
 
 log = structlog.get_logger("salesmeet.sandbox.hubspot")
 
-SECRETS = ("hubspot_access_token", "hubspot_app_secret")
+SECRETS = (ACCESS_TOKEN, APP_SECRET, WEBHOOK_API_KEY)
 
 
 @dataclass
@@ -35,14 +37,17 @@ def start_hubspot_sandbox(section: HubSpotConfig, context: SandboxContext) -> Sa
     )
     custom = {p for p in (section.attended_minutes_property, section.attendance_property) if p}
     state = HubSpotEmulatorState(
-        access_token=credentials["hubspot_access_token"],
-        app_secret=credentials["hubspot_app_secret"],
+        access_token=credentials[ACCESS_TOKEN],
+        app_secret=credentials[APP_SECRET],
         custom_properties=frozenset(custom),
     )
     server = serve_in_thread(create_hubspot_emulator(state))
     log.info("sandbox.hubspot_started", url=server.url)
     sender = HubSpotSender(
-        context.webhook_base_url, credentials["hubspot_app_secret"], api_key_name=section.api_key_name
+        context.webhook_base_url,
+        credentials[APP_SECRET],
+        api_key_name=section.api_key_name,
+        api_key=credentials[WEBHOOK_API_KEY],
     )
     return Sandbox(
         emulator=server,

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from integrations.crm.base import CrmRecord, UnreadableRecord
-from integrations.crm.hubspot.config import HubSpotConfig, WebhookAuth
-from integrations.crm.hubspot.inbound import request_check
+from integrations.crm.hubspot.config import HubSpotConfig
+from integrations.crm.hubspot.inbound import signature_check, signed_url_of
 from integrations.crm.hubspot.signature import SIGNATURE_HEADERS
 from integrations.crm.mapping import parse_instant
 from integrations.crm.plugin import (
@@ -115,15 +115,13 @@ def handlers(timezone: str) -> dict[str, Callable[[bytes, MeetingActions], Actio
 
 
 def video_endpoints(
-    section: HubSpotConfig, secret: str, public_url: str, clock: Callable[[], datetime]
+    section: HubSpotConfig, app_secret: str, public_url: str, clock: Callable[[], datetime]
 ) -> tuple[CrmActionEndpoint, ...]:
-    base = (section.signed_base_url or public_url).rstrip("/")
-    # The extension's calls are always signed by the app secret, whatever the workflow uses.
-    signed = section.model_copy(update={"webhook_auth": WebhookAuth.SIGNATURE})
+    """HubSpot signs every extension call with the app's client secret, whatever the workflow uses."""
     return tuple(
         CrmActionEndpoint(
             PATHS[name],
-            request_check(signed, secret, f"{base}{PATHS[name]}", clock),
+            signature_check(section, app_secret, signed_url_of(section, public_url, PATHS[name]), clock),
             handle,
             kept_headers=SIGNATURE_HEADERS,
             reads_query=True,

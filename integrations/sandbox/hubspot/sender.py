@@ -36,6 +36,8 @@ class HubSpotSender:
     app_secret: str
     clock: Clock = utc_now
     api_key_name: str = "X-Salesmeet-Key"
+    # The workflow action's API key: its own value, never the app secret.
+    api_key: str = ""
     timeout_seconds: float = 30.0
     # The URL HubSpot signs when a proxy stands between it and the service (default: `base_url`).
     signed_base_url: str | None = None
@@ -61,7 +63,7 @@ class HubSpotSender:
                 "X-HubSpot-Signature-Version": "v1",
             }
         if signing == "api_key":
-            return {self.api_key_name: self.app_secret}
+            return {self.api_key_name: self.api_key}
         return {}
 
     def post(
