@@ -358,6 +358,7 @@ def test_the_admin_sees_why_a_delivery_and_a_write_back_were_parked(hs: Harness)
     assert (
         write_back["error"]
         == "crm_rejected: POST /crm/v3/objects/meetings: 400 Property values were not valid"
+        ' (Property "salesmeet_minutes" does not exist)'
     )
     token = hs.hubspot.state.access_token
     assert token not in json.dumps(hubspot)

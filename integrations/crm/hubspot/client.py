@@ -171,8 +171,7 @@ class HubSpotWriter:
             payload = response.json()
         except ValueError:
             payload = {}
-        message = str(payload.get("message", "")) if isinstance(payload, dict) else ""
-        detail = f"{what}: {status} {message}"[:500]
+        detail = f"{what}: {status} {_hubspot_message(payload)}"[:500]
         if status in (401, 403):
             return CrmAuthFailed(CRM, detail)
         if status == 429:
@@ -191,3 +190,16 @@ class HubSpotWriter:
         if policy == "TEN_SECONDLY_ROLLING":
             return 10.0
         return 1.0
+
+
+def _hubspot_message(payload: object) -> str:
+    """HubSpot's message, with its first per-field error: "Property values were not valid" alone
+    does not tell the admin which property to fix."""
+    if not isinstance(payload, dict):
+        return ""
+    message = str(payload.get("message", ""))
+    errors = payload.get("errors")
+    first = errors[0] if isinstance(errors, list) and errors else None
+    if isinstance(first, dict) and first.get("message"):
+        message = f"{message} ({first['message']})"
+    return message
