@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,8 @@ from service.usecases.resolve_deliveries import resolve_inbox_batch
 log = structlog.get_logger("salesmeet.worker")
 
 RECONCILE_JOB = "reconcile"
+# Meetings reconciled between two renewals of the sweep's lease.
+RECONCILE_BATCH = 20
 SUBSCRIPTIONS_JOB = "subscriptions"
 # A meeting whose end was never announced is reconciled this long after its planned end.
 UNANNOUNCED_END_GRACE = timedelta(hours=1)
@@ -123,7 +126,30 @@ class Worker:
                 conn, ended_before=now - UNANNOUNCED_END_GRACE, now=now
             )
         self._log_run(RECONCILE_JOB, now)
-        reconcile_due_meetings(self._db, self._providers, self._policy, now)
+        self._reconcile_all_due(now)
+
+    def _reconcile_all_due(self, now: datetime) -> None:
+        """Every meeting due at `now`, batch after batch, while this worker still holds the lease.
+
+        One batch per period would fall behind a large org. A failed meeting is retried later than
+        `now`, so each batch takes new meetings; a batch that brings back one already done this
+        sweep ends it rather than spin. The lease is renewed between batches so a long sweep never
+        runs twice; a sweep that lost it, or spent a period, stops (the rest waits for the next).
+        """
+        deadline = time.monotonic() + self._reconcile_interval.total_seconds()
+        done: set[str] = set()
+        while True:
+            batch = reconcile_due_meetings(self._db, self._providers, self._policy, now, RECONCILE_BATCH)
+            if len(batch) < RECONCILE_BATCH or done.intersection(batch):
+                return
+            done.update(batch)
+            if time.monotonic() > deadline:
+                log.warning("worker.reconcile_sweep_cut", reconciled=len(done))
+                return
+            with self._db.write() as conn:
+                ttl = self._reconcile_interval * 2
+                if not leases.try_acquire(conn, RECONCILE_JOB, self._owner, self._clock(), ttl):
+                    return
 
     def _log_run(self, job: str, now: datetime) -> None:
         # The proof, across replicas, that a periodic job ran once per period and where.

@@ -26,12 +26,13 @@ MAX_RECONCILE_ATTEMPTS = 6
 
 def reconcile_due_meetings(
     db: Database, providers: ProviderRegistry, policy: AttendancePolicy, now: datetime, limit: int = 20
-) -> int:
+) -> list[str]:
+    """Reconcile up to `limit` meetings due at `now`; returns their ids."""
     with db.read() as conn:
         due = meetings_repo.due_for_reconciliation(conn, now, limit)
     for meeting in due:
         reconcile_meeting(db, providers, policy, meeting, now)
-    return len(due)
+    return [meeting.id for meeting in due]
 
 
 def reconcile_meeting(

@@ -425,3 +425,33 @@ def test_a_report_that_never_comes_leaves_the_meeting_partial_with_the_reason(
         "host@acme.example": 1200,
         "bob@customer.example": 0,
     }
+
+
+def test_one_sweep_reconciles_every_due_meeting_not_one_batch(fake: Harness) -> None:
+    """More meetings due than one batch: one periodic run reconciles them all, each asked for once;
+    meetings whose report fails are asked for once per sweep, not again and again."""
+    client, worker = fake.client, fake.runtime.worker
+    ids = []
+    for n in range(45):
+        body = meeting_body(external_ref={"system": "hubspot", "id": f"deal-{n}"})
+        created = client.post("/v1/meetings", json=body, headers=auth(CRM_KEY))
+        assert created.status_code == 201, created.text
+        meeting = created.json()
+        ids.append(meeting["id"])
+        fake.cloud.sessions[meeting["provider_meeting_id"]] = [
+            ("host@acme.example", START, START + timedelta(minutes=30))
+        ]
+    fake.clock.now = START + timedelta(hours=2)  # no end was announced: all due after the grace hour
+
+    fake.cloud.report_error = ProviderUnavailable(FAKE, "down")
+    worker.run_periodic(force=True)
+    reports = [call for call in fake.cloud.calls if call.startswith("report ")]
+    assert len(reports) == len(set(reports)) == 45
+
+    fake.cloud.report_error = None
+    fake.clock.now += timedelta(hours=1)  # past every failed meeting's retry time
+    worker.run_periodic(force=True)
+    assert len([call for call in fake.cloud.calls if call.startswith("report ")]) == 90
+    for meeting_id in ids:
+        record = client.get(f"/v1/meetings/{meeting_id}/attendance", headers=auth(CRM_KEY)).json()
+        assert record["completeness"] == "reconciled", meeting_id
