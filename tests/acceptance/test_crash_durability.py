@@ -12,11 +12,6 @@ a worker killed mid-batch.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -33,11 +28,11 @@ from service.storage import attendance_repo, inbox_repo
 from service.storage.database import Database, create_database_engine
 from service.storage.tables import attendance_events, meetings, webhook_deliveries
 from tests.helpers_signing import SANDBOX_SECRET, OfflineZoom, PlayedMeeting, minutes_ago, signed_headers
+from tests.processes import ServeProcess, free_port
 from tests.support import sandbox_config
 
 pytestmark = pytest.mark.slow
 
-SALESMEET = str(Path(sys.executable).with_name("salesmeet"))
 KILLS = 10
 SENDER_THREADS = 8
 # Deliveries acknowledged between two kills: the stream is still going at every kill.
@@ -47,55 +42,15 @@ SEND_PAUSE_SECONDS = 0.01
 WAIT_SECONDS = 30
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-class Server:
-    """`salesmeet serve` as a child process on a fixed port, with the in-process worker on."""
-
-    def __init__(self, config: Path, database_url: str, port: int, log_path: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        env = {
-            **os.environ,
-            "SALESMEET_DATABASE_URL": database_url,
-            "SALESMEET_LOG_FORMAT": "json",
-            # The sandbox generates its webhook secret; the test signs with a known one, as an admin may set.
-            "SALESMEET_ZOOM_WEBHOOK_SECRET_TOKEN": SANDBOX_SECRET,
-        }
-        command = [SALESMEET, "serve", "--config", str(config), "--port", str(port), "--worker"]
-        self.log_path = log_path
-        with log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        self._wait_ready()
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"serve exited:\n{self.log_path.read_text()}"
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        pytest.fail("salesmeet serve did not become ready")
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def start_server(config: Path, database_url: str, port: int, log_path: Path) -> ServeProcess:
+    """`salesmeet serve` with the in-process worker on, on a fixed port (restarts reuse it), ready."""
+    # The sandbox generates its webhook secret; the test signs with a known one, as an admin may set.
+    env = {"SALESMEET_ZOOM_WEBHOOK_SECRET_TOKEN": SANDBOX_SECRET}
+    server = ServeProcess(
+        "serve", config, database_url, log_path, port=port, extra_args=("--worker",), env=env
+    )
+    server.wait_ready(WAIT_SECONDS)
+    return server
 
 
 @dataclass
@@ -192,7 +147,7 @@ def test_ten_kills_lose_no_acknowledged_delivery_and_count_none_twice(
 
     committed_unanswered = 0
     started = time.monotonic()
-    server = Server(config_path, database_url, port, log_path)
+    server = start_server(config_path, database_url, port, log_path)
     try:
         stream.expect_more(ACKNOWLEDGED_PER_LIFE)
         for sender in senders:
@@ -204,7 +159,7 @@ def test_ten_kills_lose_no_acknowledged_delivery_and_count_none_twice(
             # Read while the server is down: what the restart will find.
             committed_unanswered += stored_unacknowledged(db, stream.acknowledged(), f"kill {kill + 1}")
             stream.expect_more(ACKNOWLEDGED_PER_LIFE)
-            server = Server(config_path, database_url, port, log_path)
+            server = start_server(config_path, database_url, port, log_path)
         for sender in senders:
             sender.join(2 * WAIT_SECONDS)
         assert not any(sender.is_alive() for sender in senders)

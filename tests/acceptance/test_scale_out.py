@@ -17,19 +17,13 @@ worker holding the reconciliation lease is SIGKILLed. Proven from what the proce
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -42,11 +36,11 @@ from service.storage import attendance_repo, inbox_repo
 from service.storage.database import Database, create_database_engine
 from service.storage.tables import attendance_events, job_leases, meetings, webhook_deliveries
 from tests.helpers_signing import SANDBOX_SECRET, OfflineZoom, minutes_ago, signed_headers
+from tests.processes import SalesmeetProcess, ServeProcess, WorkerProcess
 from tests.support import sandbox_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-SALESMEET = str(Path(sys.executable).with_name("salesmeet"))
 MEETINGS = 10
 GUESTS = 50
 SENDER_THREADS = 8
@@ -58,65 +52,13 @@ SWEEPS_BEFORE_KILL = 5
 WAIT_SECONDS = 40
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+ZOOM_SECRET = {"SALESMEET_ZOOM_WEBHOOK_SECRET_TOKEN": SANDBOX_SECRET}
 
 
-class Process:
-    """A `salesmeet` child process logging JSON lines to its own file."""
-
-    def __init__(self, name: str, args: list[str], database_url: str, log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        env = {
-            **os.environ,
-            "SALESMEET_DATABASE_URL": database_url,
-            "SALESMEET_LOG_FORMAT": "json",
-            "SALESMEET_LOG_LEVEL": "INFO",
-            # The sandbox generates its webhook secret; the test signs with a known one, as an admin may set.
-            "SALESMEET_ZOOM_WEBHOOK_SECRET_TOKEN": SANDBOX_SECRET,
-        }
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen([SALESMEET, *args], env=env, stdout=log, stderr=log)
-
-    def logged(self, event: str) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text().splitlines()
-        return [e for line in lines if line.startswith("{") and (e := json.loads(line)).get("event") == event]
-
-    def assert_alive(self) -> None:
-        assert self.process.poll() is None, f"{self.name} exited:\n{self.log_path.read_text()}"
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
-
-
-class Replica(Process):
+class Replica(ServeProcess):
     def __init__(self, name: str, config: Path, database_url: str, log_path: Path) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        args = ["serve", "--no-worker", "--config", str(config), "--port", str(port)]
-        super().__init__(name, args, database_url, log_path)
-
-    def ready(self) -> bool:
-        self.assert_alive()
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
+        # The sandbox generates its webhook secret; the test signs with a known one, as an admin may set.
+        super().__init__(name, config, database_url, log_path, extra_args=("--no-worker",), env=ZOOM_SECRET)
 
     def zoom_metrics(self, name: str, label: str) -> dict[str, float]:
         """This replica's /metrics samples `name{provider="zoom"}`, by the value of `label`."""
@@ -129,10 +71,7 @@ class Replica(Process):
         }
 
 
-class WorkerProcess(Process):
-    def __init__(self, name: str, config: Path, database_url: str, log_path: Path) -> None:
-        super().__init__(name, ["worker", "--config", str(config)], database_url, log_path)
-
+class Worker(WorkerProcess):
     @property
     def owner(self) -> str:
         started = self.logged("worker.started")
@@ -190,7 +129,7 @@ class Stream:
                 client.close()
 
 
-def wait_until(condition: Callable[[], bool], what: str, processes: list[Process]) -> None:
+def wait_until(condition: Callable[[], bool], what: str, processes: list[SalesmeetProcess]) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     while not condition():
         for p in processes:
@@ -219,10 +158,11 @@ def test_two_replicas_and_two_workers_lose_nothing_double_nothing_and_sweep_once
     started = time.monotonic()
     replicas = [Replica(f"serve-{n}", config_path, postgres_url, tmp_path / f"serve-{n}.log") for n in (1, 2)]
     workers = [
-        WorkerProcess(f"worker-{n}", config_path, postgres_url, tmp_path / f"worker-{n}.log") for n in (1, 2)
+        Worker(f"worker-{n}", config_path, postgres_url, tmp_path / f"worker-{n}.log", ZOOM_SECRET)
+        for n in (1, 2)
     ]
-    everyone: list[Process] = [*replicas, *workers]
-    alive: list[Process] = list(everyone)
+    everyone: list[SalesmeetProcess] = [*replicas, *workers]
+    alive: list[SalesmeetProcess] = list(everyone)
     db = Database(create_database_engine(postgres_url))
     try:
         wait_until(lambda: all(r.ready() for r in replicas), "both replicas to be ready", alive)
@@ -317,7 +257,7 @@ def test_two_replicas_and_two_workers_lose_nothing_double_nothing_and_sweep_once
     )
 
 
-def lease_holder(db: Database, workers: list[WorkerProcess]) -> WorkerProcess:
+def lease_holder(db: Database, workers: list[Worker]) -> Worker:
     with db.read() as conn:
         owner = conn.execute(select(job_leases.c.owner).where(job_leases.c.name == "reconcile")).scalar_one()
     return next(w for w in workers if w.owner == owner)

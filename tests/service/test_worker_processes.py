@@ -9,10 +9,6 @@ from their `inbox.batch_applied` log lines.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -32,11 +28,11 @@ from service.storage.database import Database, create_database_engine, upgrade_d
 from service.storage.inbox_repo import Delivery
 from service.storage.tables import attendance_events, meetings, webhook_deliveries
 from tests.helpers_signing import OfflineZoom, minutes_ago, zoom_delivery
+from tests.processes import WorkerProcess
 from tests.support import sandbox_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-SALESMEET = str(Path(sys.executable).with_name("salesmeet"))
 MEETINGS = 8
 GUESTS_PER_MEETING = 121  # 250 webhooks per meeting: 2,000 events
 WAIT_SECONDS = 40
@@ -60,39 +56,6 @@ def db(postgres_url: str) -> Iterator[Database]:
     upgrade_database(database.engine)
     yield database
     database.dispose()
-
-
-class WorkerProcess:
-    def __init__(self, name: str, config: Path, database_url: str, log_path: Path) -> None:
-        self.name = name
-        self.log_path = log_path
-        env = {
-            **os.environ,
-            "SALESMEET_DATABASE_URL": database_url,
-            "SALESMEET_LOG_FORMAT": "json",
-            "SALESMEET_LOG_LEVEL": "INFO",
-        }
-        with log_path.open("wb") as log:
-            self.process = subprocess.Popen(
-                [SALESMEET, "worker", "--config", str(config)], env=env, stdout=log, stderr=log
-            )
-
-    def log_events(self) -> list[dict[str, Any]]:
-        lines = self.log_path.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
-
-    def logged(self, event: str) -> list[dict[str, Any]]:
-        return [e for e in self.log_events() if e.get("event") == event]
-
-    def stop(self) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise
 
 
 def wait_until(condition: Callable[[], bool], what: str, workers: list[WorkerProcess]) -> None:
