@@ -3,12 +3,11 @@ the callRecords subscription's lifetime."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from service.config.fields import HttpEndpoint, NonEmptyText, config_error
+from service.config.fields import ExistingFile, HttpEndpoint, NonEmptyText, config_error
 from service.config.sections import ProviderSection
 
 # Graph keeps a callRecords subscription at most 4,230 minutes (just under 3 days).
@@ -22,7 +21,7 @@ class TeamsConfig(ProviderSection):
     client_id: NonEmptyText | None = None
     authority_url: HttpEndpoint = "https://login.microsoftonline.com"
     graph_base_url: HttpEndpoint = "https://graph.microsoft.com/v1.0"
-    ca_bundle: Path | None = None
+    ca_bundle: ExistingFile | None = None
     # Retries after the first try for retryable failures (429, 5xx, connection failures).
     max_retries: int = Field(3, ge=0)
     retry_base_delay_seconds: float = Field(0.5, ge=0, allow_inf_nan=False)
@@ -31,20 +30,6 @@ class TeamsConfig(ProviderSection):
     # How long each callRecords subscription is asked for, and how long before its expiry it is renewed.
     subscription_lifetime_minutes: int = Field(4200, ge=10, le=MAX_CALL_RECORDS_SUBSCRIPTION_MINUTES)
     subscription_renew_before_minutes: int = Field(1440, ge=5)
-
-    @field_validator("ca_bundle")
-    @classmethod
-    def _ca_bundle_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        """Relative paths are relative to the config file, so the file means the same from any cwd."""
-        if value is None:
-            return None
-        path = value.expanduser()
-        base_dir = info.context.get("base_dir") if isinstance(info.context, dict) else None
-        if not path.is_absolute() and isinstance(base_dir, Path):
-            path = base_dir / path
-        if not path.is_file():
-            raise config_error("file_not_found", "no such file: {path}", path=str(path))
-        return path
 
     @model_validator(mode="after")
     def _renewed_before_expiry(self) -> TeamsConfig:

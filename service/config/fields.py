@@ -7,10 +7,11 @@ fails with a message fit for an admin; values that may hold secrets are never ec
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 from service.domain.meeting import InvalidTimezone, parse_timezone
@@ -117,6 +118,17 @@ def _currency(value: str) -> str:
     return code
 
 
+def _existing_file(value: Path, info: ValidationInfo) -> Path:
+    """Relative paths are relative to the config file, so the file means the same from any cwd."""
+    path = value.expanduser()
+    base_dir = info.context.get("base_dir") if isinstance(info.context, dict) else None
+    if not path.is_absolute() and isinstance(base_dir, Path):
+        path = base_dir / path
+    if not path.is_file():
+        raise config_error("file_not_found", "no such file: {path}", path=str(path))
+    return path
+
+
 Email = Annotated[str, AfterValidator(_email)]
 Domain = Annotated[str, AfterValidator(_domain)]
 HttpEndpoint = Annotated[str, AfterValidator(_http_url)]
@@ -130,3 +142,4 @@ Timezone = Annotated[str, AfterValidator(_timezone)]
 ApiKeyHash = Annotated[str, AfterValidator(_api_key_hash)]
 PubsubTopic = Annotated[str, AfterValidator(_pubsub_topic)]
 Currency = Annotated[str, AfterValidator(_currency)]
+ExistingFile = Annotated[Path, AfterValidator(_existing_file)]

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from pathlib import Path
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from integrations.crm.mapping import CancelledWhen, CrmMapping
 from integrations.crm.plugin import CrmSection
 from integrations.crm.salesforce.client import DEFAULT_API_VERSION, check_api_version
-from service.config.fields import HttpEndpoint, NonEmptyText, config_error
+from service.config.fields import ExistingFile, HttpEndpoint, NonEmptyText, config_error
 from service.config.sections import Section
 
 # An org id is 15 case-sensitive characters, or those plus a 3-character checksum (always sent).
@@ -88,7 +87,7 @@ class SalesforceConfig(CrmSection):
     login_url: HttpEndpoint = "https://login.salesforce.com"
     # jwt_bearer: the run-as user and the PEM private key file (relative to the config file).
     username: NonEmptyText | None = None
-    private_key_file: Path | None = None
+    private_key_file: ExistingFile | None = None
     api_version: str = DEFAULT_API_VERSION
     # The record written back: this sObject, with the id the record's context holds under
     # `write_back_id_from` (e.g. `what_id` for the Opportunity), else the notified record's own id.
@@ -122,20 +121,6 @@ class SalesforceConfig(CrmSection):
         if not _FIELD_NAME.match(value):
             raise config_error("invalid_sobject", "not an sObject API name: {name}", name=value[:80])
         return value
-
-    @field_validator("private_key_file")
-    @classmethod
-    def _key_file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        """Relative paths are relative to the config file, so the file means the same from any cwd."""
-        if value is None:
-            return None
-        path = value.expanduser()
-        base_dir = info.context.get("base_dir") if isinstance(info.context, dict) else None
-        if not path.is_absolute() and isinstance(base_dir, Path):
-            path = base_dir / path
-        if not path.is_file():
-            raise config_error("file_not_found", "no such file: {path}", path=str(path))
-        return path
 
     @model_validator(mode="after")
     def _complete_when_enabled(self) -> SalesforceConfig:
