@@ -7,76 +7,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from integrations.crm.hubspot.sandbox import HubSpotSandbox
 from integrations.sandbox.hubspot.sender import HubSpotSender
 from integrations.sandbox.hubspot.state import EmulatedMeeting
-from integrations.sandbox.server import serve_in_thread
-from integrations.sandbox.zoom.config import ZoomEmulatorConfig
 from integrations.sandbox.zoom.player import (
     End,
     Join,
     Leave,
-    MeetingPlayer,
-    ScriptPerson,
     Start,
-    Step,
-    WebhookFaults,
 )
-from integrations.sandbox.zoom.state import ZoomEmulatorState
-from integrations.sandbox.zoom.webhooks import WebhookSender
-from service.api.app import create_app
-from service.bootstrap import Runtime, build_runtime
-from service.config.loader import parse_config
-from service.config.secrets import Settings
-from service.domain.meeting import ProviderName
 from service.storage import crm_repo
-from service.storage.database import upgrade_database
 from service.storage.tables import crm_deliveries, crm_outbox
-from tests.helpers_signing import SANDBOX_SECRET
-from tests.support import ADMIN_KEY, auth, sandbox_config
+from tests.acceptance.crm_support import HELD, HOST, SCHEDULED, CrmService, at, running_crm_service
+from tests.support import ADMIN_KEY, auth
 
 pytestmark = pytest.mark.slow
 
-SCHEDULED = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
-HOST = ScriptPerson("Hanna Host", "host@acme.example", "u_sandbox0000")
-BOB = ScriptPerson("Bob Buyer", "bob@customer.example")
-
-
-def at(minutes: float) -> datetime:
-    return SCHEDULED + timedelta(seconds=round(minutes * 60))
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
 
 @dataclasses.dataclass
-class Harness:
-    url: str
-    runtime: Runtime
-    client: httpx.Client
+class Harness(CrmService):
     hubspot: HubSpotSandbox
     sender: HubSpotSender
-    clock: Clock
-
-    @property
-    def zoom(self) -> ZoomEmulatorState:
-        state = self.runtime.sandbox_handle(ProviderName.ZOOM)
-        assert isinstance(state, ZoomEmulatorState)
-        return state
 
     def deal(self, deal_id: str = "4711", **properties: Any) -> dict[str, Any]:
         """The workflow action's customised body for a deal (see the README's HubSpot setup)."""
@@ -94,67 +53,28 @@ class Harness:
             **properties,
         }
 
-    def work(self) -> None:
-        """What the worker does: apply deliveries, attendance, reconciliation, write-back."""
-        self.runtime.worker.drain()
-        self.runtime.worker.run_periodic(force=True)
-        self.runtime.worker.drain()
-
-    def meetings(self) -> list[dict[str, Any]]:
-        page = self.client.get("/v1/meetings", params={"external_system": "hubspot"}, headers=auth(ADMIN_KEY))
-        items: list[dict[str, Any]] = page.json()["items"]
-        return items
-
     def engagements(self) -> list[EmulatedMeeting]:
         with self.hubspot.state.lock:
             return list(self.hubspot.state.meetings.values())
 
-    def play(self, meeting: dict[str, Any], script: Sequence[Step]) -> None:
-        sender = WebhookSender(f"{self.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token)
-        with sender:
-            MeetingPlayer(self.zoom, sender, WebhookFaults()).play(
-                int(meeting["provider_meeting_id"]), script
-            )
-
 
 @contextmanager
 def running_hubspot(database_url: str, **hubspot: Any) -> Iterator[Harness]:
-    clock = Clock(datetime.now(UTC).replace(microsecond=0))
-    data: dict[str, Any] = sandbox_config()
-    data["crm"] = {"hubspot": {"enabled": True, "sandbox": True, **hubspot}}
-    settings = Settings(database_url=database_url).with_secrets({"zoom_webhook_secret_token": SANDBOX_SECRET})
-    runtime = build_runtime(parse_config(data), settings, clock=clock)
-    upgrade_database(runtime.db.engine)
-    server = serve_in_thread(create_app(runtime), lifespan="on")
-    handle = runtime.crm_sandbox_handle("hubspot")
-    assert isinstance(handle, HubSpotSandbox)
-    handle.state.clock = clock
-    # HubSpot calls the public URL; here the service listens elsewhere, as behind a proxy.
-    sender = dataclasses.replace(
-        handle.sender, base_url=server.url, signed_base_url=data["public_url"], clock=clock
-    )
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield Harness(server.url, runtime, client, handle, sender, clock)
-    finally:
-        server.stop()
-        runtime.close()
+    with running_crm_service(database_url, "hubspot", hubspot) as service:
+        handle = service.runtime.crm_sandbox_handle("hubspot")
+        assert isinstance(handle, HubSpotSandbox)
+        handle.state.clock = service.clock
+        # HubSpot calls the public URL; here the service listens elsewhere, as behind a proxy.
+        sender = dataclasses.replace(
+            handle.sender, base_url=service.url, signed_base_url=service.public_url, clock=service.clock
+        )
+        yield Harness(**service.base(), hubspot=handle, sender=sender)
 
 
 @pytest.fixture
 def hs(database_url: str) -> Iterator[Harness]:
     with running_hubspot(database_url) as harness:
         yield harness
-
-
-HELD: Sequence[Step] = (
-    Start(at(1)),
-    Join(at(1), HOST),
-    Join(at(2), BOB),
-    Leave(at(27), BOB),
-    Leave(at(28), HOST),
-    End(at(28)),
-)
 
 
 def test_a_deal_workflow_creates_the_meeting_and_gets_completed_with_attended_minutes(hs: Harness) -> None:
@@ -187,7 +107,7 @@ def test_a_deal_workflow_creates_the_meeting_and_gets_completed_with_attended_mi
     assert "carla@customer.example (customer): did not attend, 0 min" in props["hs_meeting_body"]
     assert engagement.associations == {"deals": ["4711"], "contacts": ["901", "902"]}
 
-    hs.clock.now += timedelta(minutes=5)
+    hs.clock.advance(timedelta(minutes=5))
     hs.work()  # nothing changed: nothing is written again
     assert len(hs.engagements()) == 1
     assert [c for c in hs.hubspot.state.calls if c[0] == "POST" and c[1].endswith("/meetings")] == [
@@ -269,7 +189,7 @@ def test_write_back_survives_ten_minutes_of_429s_and_5xx_with_nothing_lost_or_do
     assert [s.state for s in states] == ["pending"] * 3
     end = hs.clock() + timedelta(minutes=15)
     while hs.clock() < end:
-        hs.clock.now += timedelta(seconds=20)
+        hs.clock.advance(timedelta(seconds=20))
         hs.work()
     statuses = {status for _, _, status in hs.hubspot.state.calls}
     assert {429, 503} <= statuses

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,48 +16,26 @@ import pytest
 from sqlalchemy import func, select, text
 
 from integrations.crm.salesforce.sandbox import SalesforceSandbox
-from integrations.sandbox.clock import ManualClock
 from integrations.sandbox.salesforce import (
     SERVER_UNAVAILABLE,
     NotificationState,
     OutboundMessageSender,
     too_many_requests,
 )
-from integrations.sandbox.server import serve_in_thread
-from integrations.sandbox.zoom.config import ZoomEmulatorConfig
 from integrations.sandbox.zoom.player import (
     End,
     Join,
     Leave,
-    MeetingPlayer,
-    ScriptPerson,
     Start,
-    Step,
-    WebhookFaults,
 )
-from integrations.sandbox.zoom.state import ZoomEmulatorState
-from integrations.sandbox.zoom.webhooks import WebhookSender
-from service.api.app import create_app
-from service.bootstrap import Runtime, build_runtime
-from service.config.loader import parse_config
-from service.config.secrets import Settings
-from service.domain.meeting import ProviderName
 from service.storage import crm_repo
-from service.storage.database import upgrade_database
 from service.storage.tables import crm_deliveries, crm_outbox
-from tests.helpers_signing import SANDBOX_SECRET
-from tests.support import ADMIN_KEY, auth, sandbox_config
+from tests.acceptance.crm_support import HELD, HOST, SCHEDULED, CrmService, at, running_crm_service
+from tests.support import ADMIN_KEY, auth
 
 pytestmark = pytest.mark.slow
 
 ORG_ID = "00D5g000004SbxQEAS"
-SCHEDULED = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=1)
-HOST = ScriptPerson("Hanna Host", "host@acme.example", "u_sandbox0000")
-BOB = ScriptPerson("Bob Buyer", "bob@customer.example")
-
-
-def at(minutes: float) -> datetime:
-    return SCHEDULED + timedelta(seconds=round(minutes * 60))
 
 
 def sf_time(moment: datetime) -> str:
@@ -65,18 +43,8 @@ def sf_time(moment: datetime) -> str:
 
 
 @dataclasses.dataclass
-class Harness:
-    url: str
-    runtime: Runtime
-    client: httpx.Client
+class Harness(CrmService):
     salesforce: SalesforceSandbox
-    clock: ManualClock
-
-    @property
-    def zoom(self) -> ZoomEmulatorState:
-        state = self.runtime.sandbox_handle(ProviderName.ZOOM)
-        assert isinstance(state, ZoomEmulatorState)
-        return state
 
     @property
     def sender(self) -> OutboundMessageSender:
@@ -111,19 +79,6 @@ class Harness:
             self.sender.record_changed(event_id)
         return self.sender.run_due()
 
-    def work(self) -> None:
-        """What the worker does: apply deliveries, attendance, reconciliation, write-back."""
-        self.runtime.worker.drain()
-        self.runtime.worker.run_periodic(force=True)
-        self.runtime.worker.drain()
-
-    def meetings(self) -> list[dict[str, Any]]:
-        page = self.client.get(
-            "/v1/meetings", params={"external_system": "salesforce"}, headers=auth(ADMIN_KEY)
-        )
-        items: list[dict[str, Any]] = page.json()["items"]
-        return items
-
     def record(self, event_id: str) -> dict[str, Any]:
         found = self.salesforce.state.record("Event", event_id)
         assert found is not None
@@ -137,44 +92,16 @@ class Harness:
         with self.runtime.db.read() as conn:
             return int(conn.execute(select(func.count()).select_from(crm_deliveries)).scalar_one())
 
-    def play(self, meeting: dict[str, Any], script: Sequence[Step]) -> None:
-        sender = WebhookSender(f"{self.url}/webhooks/zoom", ZoomEmulatorConfig().webhook_secret_token)
-        with sender:
-            MeetingPlayer(self.zoom, sender, WebhookFaults()).play(
-                int(meeting["provider_meeting_id"]), script
-            )
-
 
 @pytest.fixture
 def sf(database_url: str) -> Iterator[Harness]:
-    clock = ManualClock(datetime.now(UTC).replace(microsecond=0))
-    data: dict[str, Any] = sandbox_config()
-    data["crm"] = {"salesforce": {"enabled": True, "sandbox": True, "organization_id": ORG_ID}}
-    settings = Settings(database_url=database_url).with_secrets({"zoom_webhook_secret_token": SANDBOX_SECRET})
-    runtime = build_runtime(parse_config(data), settings, clock=clock)
-    upgrade_database(runtime.db.engine)
-    server = serve_in_thread(create_app(runtime), lifespan="on")
-    handle = runtime.crm_sandbox_handle("salesforce")
-    assert isinstance(handle, SalesforceSandbox)
-    handle.state.config = dataclasses.replace(handle.state.config, clock=clock)
-    # Salesforce posts to the public URL; here the service listens elsewhere, as behind a proxy.
-    handle.sender.target_url = f"{server.url}/webhooks/salesforce"
-    try:
-        with httpx.Client(base_url=server.url, timeout=30) as client:
-            yield Harness(server.url, runtime, client, handle, clock)
-    finally:
-        server.stop()
-        runtime.close()
-
-
-HELD: Sequence[Step] = (
-    Start(at(1)),
-    Join(at(1), HOST),
-    Join(at(2), BOB),
-    Leave(at(27), BOB),
-    Leave(at(28), HOST),
-    End(at(28)),
-)
+    with running_crm_service(database_url, "salesforce", {"organization_id": ORG_ID}) as service:
+        handle = service.runtime.crm_sandbox_handle("salesforce")
+        assert isinstance(handle, SalesforceSandbox)
+        handle.state.config = dataclasses.replace(handle.state.config, clock=service.clock)
+        # Salesforce posts to the public URL; here the service listens elsewhere, as behind a proxy.
+        handle.sender.target_url = f"{service.url}/webhooks/salesforce"
+        yield Harness(**service.base(), salesforce=handle)
 
 
 def test_an_event_outbound_message_creates_the_meeting_and_the_event_shows_the_measured_outcome(
