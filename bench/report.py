@@ -304,6 +304,19 @@ WITH p AS (
 {_meeting_figures(dialect, "meetings m LEFT JOIN p ON p.meeting_id = m.id", counts)}"""
 
 
+def _counts_on_meeting_rows(internal_cost: str) -> dict[str, str]:
+    """The attendance counts the meeting rows carry, and how the internal cost is summed."""
+    return {
+        "attended": "m.attended_count",
+        "att_int": "m.attended_internal_count",
+        "att_ext": "m.attended_external_count",
+        "invited": "m.invited_count",
+        "invited_att": "m.invited_attended_count",
+        "int_s": "m.internal_attended_seconds",
+        "int_cost": internal_cost,
+    }
+
+
 def hand_written_over_same_tables(dialect: str, rates: CostRates) -> str:
     """The same over what the report reads, as a person would write it in one statement: the
     meetings summed per kind with the attendance counts on their rows (every condition spelled out
@@ -311,15 +324,7 @@ def hand_written_over_same_tables(dialect: str, rates: CostRates) -> str:
     rows (found by e-mail, joined to their meetings)."""
     default = round(rates.default * 100)
     emails = ", ".join(f"'{e}'" for e in rates.overrides)
-    counts = {
-        "attended": "m.attended_count",
-        "att_int": "m.attended_internal_count",
-        "att_ext": "m.attended_external_count",
-        "invited": "m.invited_count",
-        "invited_att": "m.invited_attended_count",
-        "int_s": "m.internal_attended_seconds",
-        "int_cost": f"m.internal_attended_seconds * {default}",
-    }
+    counts = _counts_on_meeting_rows(f"m.internal_attended_seconds * {default}")
     return f"""
 WITH figures AS ({_meeting_figures(dialect, "meetings m", counts)}),
 extra AS (
@@ -338,15 +343,7 @@ def hand_written_over_same_tables_per_meeting(dialect: str, rates: CostRates) ->
     each meeting, which costs a lookup per meeting."""
     default = round(rates.default * 100)
     emails = ", ".join(f"'{e}'" for e in rates.overrides)
-    counts = {
-        "attended": "m.attended_count",
-        "att_int": "m.attended_internal_count",
-        "att_ext": "m.attended_external_count",
-        "invited": "m.invited_count",
-        "invited_att": "m.invited_attended_count",
-        "int_s": "m.internal_attended_seconds",
-        "int_cost": f"m.internal_attended_seconds * {default} + coalesce(extra.cost, 0)",
-    }
+    counts = _counts_on_meeting_rows(f"m.internal_attended_seconds * {default} + coalesce(extra.cost, 0)")
     return f"""
 WITH extra AS (
   SELECT pa.meeting_id,
