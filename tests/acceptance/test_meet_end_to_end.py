@@ -141,6 +141,19 @@ def play(
     return summary, names_by_truth_key(state, summary, who)
 
 
+def create_meeting(svc: RunningService, attendees: list[dict[str, str]]) -> dict[str, Any]:
+    created = svc.client.post(
+        "/v1/meetings",
+        json=meeting_body(
+            provider="meet", start=SCHEDULED.isoformat(), duration_minutes=30, attendees=attendees
+        ),
+        headers=auth(),
+    )
+    assert created.status_code == 201, created.text
+    meeting: dict[str, Any] = created.json()
+    return meeting
+
+
 def test_lossy_shuffled_pushes_are_repaired_from_participant_sessions(svc: RunningService) -> None:
     state = google(svc)
     # The subscription job subscribes to the organizers before any meeting is held.
@@ -151,22 +164,8 @@ def test_lossy_shuffled_pushes_are_repaired_from_participant_sessions(svc: Runni
         if u.email == "host@acme.example"
     ]
 
-    created = svc.client.post(
-        "/v1/meetings",
-        json=meeting_body(
-            provider="meet",
-            start=SCHEDULED.isoformat(),
-            duration_minutes=30,
-            attendees=[
-                {"email": "bob@customer.example"},
-                {"email": "carla@acme.example"},
-                {"email": "no.show@x.example"},
-            ],
-        ),
-        headers=auth(),
-    )
-    assert created.status_code == 201, created.text
-    meeting = created.json()
+    invited = ["bob@customer.example", "carla@acme.example", "no.show@x.example"]
+    meeting = create_meeting(svc, [{"email": email} for email in invited])
     assert meeting["provider"] == "meet"
     assert meeting["join_url"] == f"https://meet.google.com/{meeting['provider_meeting_id']}"
     assert state.conferences_created == 1
@@ -303,26 +302,19 @@ def test_people_meet_names_only_are_matched_to_their_invitations_by_name(svc: Ru
     invited under those names, they are the invitees (identified_by name); who was not invited stays
     unidentified."""
     svc.runtime.worker.run_periodic(force=True)
-    created = svc.client.post(
-        "/v1/meetings",
-        json=meeting_body(
-            provider="meet",
-            start=SCHEDULED.isoformat(),
-            duration_minutes=30,
-            attendees=[
-                {"email": "bob@customer.example", "name": "bob BUYER"},
-                {"email": "carla@acme.example"},
-                {"email": "gus@guests.example", "name": "Güs Guest"},
-            ],
-        ),
-        headers=auth(),
+    meeting = create_meeting(
+        svc,
+        [
+            {"email": "bob@customer.example", "name": "bob BUYER"},
+            {"email": "carla@acme.example"},
+            {"email": "gus@guests.example", "name": "Güs Guest"},
+        ],
     )
-    assert created.status_code == 201, created.text
-    summary, names = play(svc, created.json(), PushFaults(seed=3))
+    summary, names = play(svc, meeting, PushFaults(seed=3))
     svc.runtime.worker.drain()
     svc.runtime.worker.run_periodic(force=True)
     svc.runtime.worker.drain()
-    record = svc.client.get(f"/v1/meetings/{created.json()['id']}/attendance", headers=auth()).json()
+    record = svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
 
     start, end = at(2), at(34.5)
     truth_by_name = {

@@ -153,18 +153,13 @@ def subscribe(svc: RunningService) -> None:
     assert emulator(svc).validation_results == [(f"{svc.url}/webhooks/teams", True)]
 
 
-def create_meeting(svc: RunningService) -> dict[str, Any]:
+INVITED = ({"email": "bob@customer.example"}, {"email": "carla@acme.example"}, {"email": "no.show@x.example"})
+
+
+def create_meeting(svc: RunningService, attendees: Sequence[dict[str, str]] = INVITED) -> dict[str, Any]:
     response = svc.client.post(
         "/v1/meetings",
-        json=meeting_body(
-            start=SCHEDULED.isoformat(),
-            duration_minutes=30,
-            attendees=[
-                {"email": "bob@customer.example"},
-                {"email": "carla@acme.example"},
-                {"email": "no.show@x.example"},
-            ],
-        ),
+        json=meeting_body(start=SCHEDULED.isoformat(), duration_minutes=30, attendees=list(attendees)),
         headers=auth(),
     )
     assert response.status_code == 201, response.text
@@ -322,23 +317,20 @@ def test_a_guest_and_another_tenants_user_are_matched_to_their_invitations_by_na
     """Teams shows an anonymous guest and a user of another tenant by display name only: invited
     under those names, they are the invitees (identified_by name), each one person across rejoins."""
     subscribe(svc)
-    body = meeting_body(
-        start=SCHEDULED.isoformat(),
-        duration_minutes=30,
-        attendees=[
+    meeting = create_meeting(
+        svc,
+        [
             {"email": "bob@customer.example"},
             {"email": "carla@acme.example"},
             {"email": "gina@guests.example", "name": "GINA  guest"},
             {"email": "erik@partner.example", "name": "Erik Externál"},
         ],
     )
-    response = svc.client.post("/v1/meetings", json=body, headers=auth())
-    assert response.status_code == 201, response.text
-    summary = play(svc, response.json(), NotificationFaults(seed=2), updates=1)
+    summary = play(svc, meeting, NotificationFaults(seed=2), updates=1)
     svc.runtime.worker.drain()
     svc.runtime.worker.run_periodic(force=True)
     svc.runtime.worker.drain()
-    record = svc.client.get(f"/v1/meetings/{response.json()['id']}/attendance", headers=auth()).json()
+    record = svc.client.get(f"/v1/meetings/{meeting['id']}/attendance", headers=auth()).json()
 
     start, end = at(2), at(34.5)
     for email, truth_key in (
