@@ -215,17 +215,24 @@ def test_a_write_whose_id_was_never_recorded_is_found_again_not_duplicated(hs: H
     assert [e.id for e in hs.engagements()] == [engagement.id]
 
 
-def test_the_video_conferencing_extension_creates_updates_and_deletes(hs: Harness) -> None:
-    start = int((SCHEDULED + timedelta(days=2)).timestamp() * 1000)
-    payload = {
+VIDEO_START = int((SCHEDULED + timedelta(days=2)).timestamp() * 1000)
+
+
+def video_create_payload() -> dict[str, Any]:
+    """What HubSpot's meeting scheduler sends the extension for a 30-minute meeting two days on."""
+    return {
         "portalId": 62515,
         "userId": 123,
         "userEmail": "host@acme.example",
         "topic": "Demo with Bob",
         "source": "MEETINGS",
-        "startTime": start,
-        "endTime": start + 30 * 60_000,
+        "startTime": VIDEO_START,
+        "endTime": VIDEO_START + 30 * 60_000,
     }
+
+
+def test_the_video_conferencing_extension_creates_updates_and_deletes(hs: Harness) -> None:
+    start, payload = VIDEO_START, video_create_payload()
     verify = hs.sender.post(
         "/crm/hubspot/video/verify-user", {"portalId": 62515, "userEmail": "host@acme.example"}
     )
@@ -310,15 +317,7 @@ def test_api_key_mode_takes_the_workflow_key_while_the_extension_still_verifies_
         (meeting,) = hs.meetings()
         assert meeting["external_ref"] == {"system": "hubspot", "id": "4711"}
 
-        start = int((SCHEDULED + timedelta(days=2)).timestamp() * 1000)
-        payload = {
-            "portalId": 62515,
-            "userId": 123,
-            "userEmail": "host@acme.example",
-            "topic": "Demo with Bob",
-            "startTime": start,
-            "endTime": start + 30 * 60_000,
-        }
+        payload = video_create_payload()
         created = hs.sender.post("/crm/hubspot/video/create", payload)  # signed v3 by the app secret
         assert created.status_code == 200, created.text
         assert created.json()["conferenceUrl"].startswith("https://")
