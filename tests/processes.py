@@ -9,11 +9,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func, select
+
+from service.storage import inbox_repo
+from service.storage.database import Database
+from service.storage.tables import meetings
 
 SALESMEET = str(Path(sys.executable).with_name("salesmeet"))
 
@@ -114,3 +119,27 @@ class WorkerProcess(SalesmeetProcess):
         self, name: str, config: Path, database_url: str, log_path: Path, env: Mapping[str, str] | None = None
     ) -> None:
         super().__init__(name, ["worker", "--config", str(config)], database_url, log_path, env)
+
+
+def work_settled(db: Database, meetings_known: int) -> bool:
+    """The workers are done: no delivery pending, no attendance record stale, every meeting known."""
+    with db.read() as conn:
+        pending = inbox_repo.counts_by_status(conn).get(inbox_repo.PENDING, 0)
+        dirty = conn.execute(
+            select(func.count()).select_from(meetings).where(meetings.c.attendance_dirty.is_(True))
+        ).scalar_one()
+        known = conn.execute(select(func.count()).select_from(meetings)).scalar_one()
+    return pending == 0 and dirty == 0 and known == meetings_known
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str, processes: Sequence[SalesmeetProcess], seconds: float = 40
+) -> None:
+    """Wait for `condition`, failing at once if one of `processes` exits, and after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        for process in processes:
+            process.assert_alive()
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)

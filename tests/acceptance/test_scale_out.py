@@ -20,7 +20,6 @@ import itertools
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -36,7 +35,7 @@ from service.storage import attendance_repo, inbox_repo
 from service.storage.database import Database, create_database_engine
 from service.storage.tables import attendance_events, job_leases, meetings, webhook_deliveries
 from tests.helpers_signing import SANDBOX_SECRET, OfflineZoom, minutes_ago, signed_headers
-from tests.processes import SalesmeetProcess, ServeProcess, WorkerProcess
+from tests.processes import SalesmeetProcess, ServeProcess, WorkerProcess, wait_until, work_settled
 from tests.support import sandbox_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -129,16 +128,6 @@ class Stream:
                 client.close()
 
 
-def wait_until(condition: Callable[[], bool], what: str, processes: list[SalesmeetProcess]) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        for p in processes:
-            p.assert_alive()
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def test_two_replicas_and_two_workers_lose_nothing_double_nothing_and_sweep_once_per_period(
     postgres_url: str, tmp_path: Path
 ) -> None:
@@ -191,7 +180,9 @@ def test_two_replicas_and_two_workers_lose_nothing_double_nothing_and_sweep_once
             sender.join(WAIT_SECONDS)
         assert not any(sender.is_alive() for sender in senders)
         stream_seconds = time.monotonic() - streaming
-        wait_until(lambda: settled(db), "the inbox to drain and every record to refresh", alive)
+        wait_until(
+            lambda: work_settled(db, MEETINGS), "the inbox to drain and every record to refresh", alive
+        )
         wait_until(
             lambda: sum(1 for at in survivor.periodic_runs() if at > killed_at) >= 3,
             "the survivor to take the sweep over",
@@ -261,16 +252,6 @@ def lease_holder(db: Database, workers: list[Worker]) -> Worker:
     with db.read() as conn:
         owner = conn.execute(select(job_leases.c.owner).where(job_leases.c.name == "reconcile")).scalar_one()
     return next(w for w in workers if w.owner == owner)
-
-
-def settled(db: Database) -> bool:
-    with db.read() as conn:
-        pending = inbox_repo.counts_by_status(conn).get(inbox_repo.PENDING, 0)
-        dirty = conn.execute(
-            select(func.count()).select_from(meetings).where(meetings.c.attendance_dirty.is_(True))
-        ).scalar_one()
-        known = conn.execute(select(func.count()).select_from(meetings)).scalar_one()
-    return pending == 0 and dirty == 0 and known == MEETINGS
 
 
 def read_outcome(

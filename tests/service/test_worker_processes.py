@@ -9,8 +9,7 @@ from their `inbox.batch_applied` log lines.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,13 @@ from service.storage.database import Database, create_database_engine, upgrade_d
 from service.storage.inbox_repo import Delivery
 from service.storage.tables import attendance_events, meetings, webhook_deliveries
 from tests.helpers_signing import OfflineZoom, minutes_ago, zoom_delivery
-from tests.processes import WorkerProcess
+from tests.processes import WorkerProcess, wait_until, work_settled
 from tests.support import sandbox_config
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 MEETINGS = 8
 GUESTS_PER_MEETING = 121  # 250 webhooks per meeting: 2,000 events
-WAIT_SECONDS = 40
 
 
 def worker_config(tmp_path: Path) -> Path:
@@ -56,16 +54,6 @@ def db(postgres_url: str) -> Iterator[Database]:
     upgrade_database(database.engine)
     yield database
     database.dispose()
-
-
-def wait_until(condition: Callable[[], bool], what: str, workers: list[WorkerProcess]) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        for w in workers:
-            assert w.process.poll() is None, f"{w.name} exited early:\n{w.log_path.read_text()}"
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def resent(body: bytes) -> bytes:
@@ -97,7 +85,9 @@ def test_two_worker_processes_apply_every_delivery_exactly_once(
         wait_until(lambda: all(w.logged("worker.started") for w in workers), "both workers to start", workers)
         with db.write() as conn:
             inbox_repo.insert_deliveries(conn, deliveries, datetime.now(UTC))
-        wait_until(lambda: settled(db), "the inbox to drain and every record to refresh", workers)
+        wait_until(
+            lambda: work_settled(db, MEETINGS), "the inbox to drain and every record to refresh", workers
+        )
     finally:
         exit_codes = [w.stop() for w in workers]
     assert exit_codes == [0, 0]
@@ -135,16 +125,6 @@ def test_two_worker_processes_apply_every_delivery_exactly_once(
     assert set(together) == {str(m.meeting_id) for m in played}
     for meeting in played:
         assert attended_seconds(together[str(meeting.meeting_id)]) == meeting.attended_seconds
-
-
-def settled(db: Database) -> bool:
-    with db.read() as conn:
-        pending = inbox_repo.counts_by_status(conn).get(inbox_repo.PENDING, 0)
-        dirty = conn.execute(
-            select(func.count()).select_from(meetings).where(meetings.c.attendance_dirty.is_(True))
-        ).scalar_one()
-        known = conn.execute(select(func.count()).select_from(meetings)).scalar_one()
-    return pending == 0 and dirty == 0 and known == MEETINGS
 
 
 def drained_alone(deliveries: list[Delivery], tmp_path: Path) -> dict[str, dict[str, Any]]:
